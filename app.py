@@ -1,0 +1,28 @@
+"""Entry point of the dashboard: page config, navigation, shared header and footer. Nothing else.
+
+Run with `streamlit run app.py`. It sits at the repository root on purpose (see DESIGN.md):
+the pages live in `dashboard/pages/` and are reached only through `st.navigation`.
+"""
+
+import streamlit as st
+
+from dashboard import layout, navigation, state
+
+st.set_page_config(
+    page_title="Observatoire de l'économie collaborative",
+    page_icon=":material/handshake:",
+    layout="wide",
+)
+
+page = st.navigation(navigation.pages())
+territory = state.current()
+st.session_state["page_courante"] = page
+layout.territory_search()
+with st.sidebar:
+    st.caption(
+        "Observatoire de l'économie collaborative : adoption collaborative locale (covoiturage, tiers-lieux) "
+        "et pénétration des plateformes (locations de courte durée, VTC), de la commune à la France."
+    )
+layout.header(territory, page)
+page.run()
+layout.footer()

@@ -1,0 +1,114 @@
+"""Shared page elements: the territory search, the header with parent links, the footer.
+
+Text coming from users or data is escaped before it reaches Markdown (`md`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, fmt, state
+from dashboard.territory import Territory, parents, search, with_search_names
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def md(text: str) -> str:
+    """Escape Markdown (and thereby HTML) special characters of a text from data or users."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+@st.cache_resource(show_spinner=False)
+def _search_index() -> pl.DataFrame:
+    return with_search_names(data.territoires())
+
+
+def _on_choice() -> None:
+    choice = st.session_state.get("choix_territoire")
+    if choice:
+        state.select(*choice)
+    st.session_state["recherche_territoire"] = ""
+    st.session_state["choix_territoire"] = None
+
+
+def territory_search() -> None:
+    """Search box in the sidebar: name, INSEE code, postal code, EPCI SIREN, département."""
+    with st.sidebar:
+        st.text_input(
+            "Rechercher un territoire",
+            key="recherche_territoire",
+            placeholder="Nom, code Insee, code postal, SIREN…",
+            help="Commune, arrondissement, intercommunalité (nom ou SIREN), département (nom ou numéro), "
+            "région. Sans accents ni tirets : « st etienne » trouve Saint-Étienne.",
+        )
+        query = st.session_state.get("recherche_territoire", "")
+        if not query:
+            return
+        hits = search(_search_index(), data.codes_postaux(), query)
+        if hits.height == 0:
+            st.info(f"Aucun territoire ne correspond à « {md(query)} ».")
+            return
+        labels = {(r["niveau"], r["code"]): r["libelle"] for r in hits.select("niveau", "code", "libelle").iter_rows(named=True)}
+        st.selectbox(
+            f"{hits.height} résultat{'s' if hits.height > 1 else ''}",
+            options=list(labels),
+            index=None,
+            format_func=lambda k: labels[k],
+            placeholder="Choisir un territoire",
+            key="choix_territoire",
+            on_change=_on_choice,
+        )
+
+
+def header(t: Territory, page: st.Page) -> None:
+    """Where we are: parent links (France › région › … ) and the territory's name."""
+    message = state.pop_bad_link_message()
+    if message:
+        st.warning(message, icon="⚠️")
+    chain = list(reversed(parents(data.territoires(), t)))
+    if chain:
+        with st.container(horizontal=True, gap="small"):
+            for p in chain:
+                st.page_link(page, label=f"{p.nom} ›", query_params=state.link_params(p))
+
+
+def footer() -> None:
+    """Sources, licences and vintages of every dataset, read from the manifest."""
+    sources = data.manifest().get("sources", {})
+    if not sources:
+        return
+    st.divider()
+    with st.expander("Sources, licences et millésimes des données"):
+        rows = []
+        for name, s in sorted(sources.items(), key=lambda kv: kv[1].get("titre", kv[0])):
+            rows.append({
+                "Jeu de données": s.get("titre", name),
+                "Producteur": s.get("producteur", ""),
+                "Licence": s.get("licence", ""),
+                "Millésime": s.get("millesime", ""),
+                "Nature": {"reel": "mesuré", "estime": "estimation", "simule": "données simulées"}.get(
+                    s.get("nature", "reel"), s.get("nature", "")),
+                "Récupéré le": french_date(s.get("recupere_le")),
+                "Attribution": s.get("attribution", ""),
+            })
+        st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def french_date(iso: str | None) -> str:
+    """"2026-11-25T22:58:00+00:00" -> "25 novembre 2026"."""
+    if not iso:
+        return ""
+    d = datetime.fromisoformat(iso)
+    return fmt.period(d.date().isoformat())
+
+
+def source_note(indicator_ids: list[str], catalogue: pl.DataFrame | None = None) -> str:
+    """A caption naming the sources and licences of some indicators."""
+    cat = catalogue if catalogue is not None else data.catalogue()
+    rows = cat.filter(pl.col("indicateur").is_in(indicator_ids)).select("source", "licence").unique(maintain_order=True)
+    parts = [f"{s} ({lic})" for s, lic in rows.iter_rows()]
+    return "Source : " + " ; ".join(dict.fromkeys(parts)) if parts else ""

@@ -1,0 +1,175 @@
+"""Pydeck map builders: pure functions from features and values to a `pydeck.Deck`.
+
+Names from the data go into tooltips, which pydeck renders as HTML: they are escaped here,
+once, for every map.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pydeck as pdk
+
+from dashboard import fmt
+
+#: Sequential blues ending on the French state blue #000091 (5 classes) and a neutral grey.
+BLUES = [[222, 229, 255], [170, 186, 245], [106, 128, 222], [48, 66, 178], [0, 0, 145]]
+NO_DATA_COLOUR = [220, 220, 220]
+HIGHLIGHT = [225, 0, 15]  # red #E1000F
+MAP_HEIGHT = 520
+
+
+def escape(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def quantile_breaks(values: Iterable[float | None], k: int = 5) -> list[float]:
+    """Inner class breaks by quantiles (k-1 values) over the non-missing values."""
+    arr = np.array([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float)
+    if arr.size == 0:
+        return []
+    return sorted(set(np.quantile(arr, [i / k for i in range(1, k)]).tolist()))
+
+
+def colour_for(value: float | None, breaks: list[float], palette: list[list[int]] = BLUES) -> list[int]:
+    if fmt.is_missing(value):
+        return NO_DATA_COLOUR
+    idx = int(np.searchsorted(np.asarray(breaks), value, side="right")) if breaks else len(palette) - 1
+    # spread the classes over the palette when there are fewer breaks than colours
+    if breaks and len(breaks) + 1 < len(palette):
+        idx = round(idx * (len(palette) - 1) / len(breaks))
+    return palette[min(idx, len(palette) - 1)]
+
+
+def bounds(features: list[dict]) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of some GeoJSON features."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(coords: Any) -> None:
+        if coords and isinstance(coords[0], (int, float)):
+            xs.append(coords[0])
+            ys.append(coords[1])
+        else:
+            for c in coords:
+                walk(c)
+
+    for f in features:
+        walk(f["geometry"]["coordinates"])
+    if not xs:
+        return None
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def view_for(box: tuple[float, float, float, float] | None, *, width: int = 900, height: int = MAP_HEIGHT) -> pdk.ViewState:
+    """A view that fits a bounding box (Web Mercator zoom)."""
+    if box is None:
+        return pdk.ViewState(longitude=2.5, latitude=46.6, zoom=4.6)
+    x0, y0, x1, y1 = box
+    lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
+
+    def merc(y: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(y) / 2))
+
+    dx = max(x1 - x0, 1e-3) / 360
+    dy = max(merc(y1) - merc(y0), 1e-4) / (2 * math.pi)
+    zoom = min(math.log2(width / 512 / dx), math.log2(height / 512 / dy)) - 0.15
+    return pdk.ViewState(longitude=lon, latitude=lat, zoom=max(1.0, min(zoom, 14.0)))
+
+
+def choropleth(
+    features: list[dict],
+    values: dict[str, float | None],
+    names: dict[str, str],
+    *,
+    value_label: str,
+    unit: str,
+    decimals: int = 1,
+    highlight: Iterable[str] = (),
+    layer_id: str = "territoires",
+    extra_tooltip: dict[str, str] | None = None,
+) -> pdk.Deck:
+    """Polygons coloured by quantile class of `values`, `highlight` outlined in red.
+
+    Tooltip text (`nom`, `valeur`, optional `extra_tooltip`) is escaped.
+    """
+    breaks = quantile_breaks(values.get(f["properties"]["code"]) for f in features)
+    highlight = set(highlight)
+    out = []
+    for f in features:
+        code = f["properties"]["code"]
+        v = values.get(code)
+        props = {
+            "code": code,
+            "nom": escape(names.get(code, code)),
+            "valeur": escape(fmt.with_unit(v, unit, decimals)),
+            "extra": escape((extra_tooltip or {}).get(code, "")),
+            "fill": colour_for(v, breaks) + [200],
+            "line": HIGHLIGHT if code in highlight else [255, 255, 255],
+            # metres, clamped to 1-3 px below (pydeck would turn a "pixels" unit string into an expression)
+            "width": 100_000 if code in highlight else 0,
+        }
+        out.append({"type": "Feature", "properties": props, "geometry": f["geometry"]})
+    # highlighted polygons last, so that their red outline is drawn on top
+    out.sort(key=lambda f: f["properties"]["code"] in highlight)
+    layer = pdk.Layer(
+        "GeoJsonLayer",
+        id=layer_id,
+        data={"type": "FeatureCollection", "features": out},
+        pickable=True,
+        stroked=True,
+        filled=True,
+        get_fill_color="properties.fill",
+        get_line_color="properties.line",
+        get_line_width="properties.width",
+        line_width_min_pixels=1,
+        line_width_max_pixels=3,
+        auto_highlight=True,
+        highlight_color=[225, 0, 15, 90],
+    )
+    tooltip = {
+        "html": f"<b>{{nom}}</b><br/>{escape(value_label)} : {{valeur}}<br/>{{extra}}",
+        "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"},
+    }
+    return pdk.Deck(layers=[layer], initial_view_state=view_for(bounds(features)), tooltip=tooltip,
+                    map_provider="carto", map_style="light")
+
+
+def legend(values: dict[str, float | None], unit: str, decimals: int = 1) -> list[tuple[str, str]]:
+    """(hex colour, French label) per class, for a legend under the map."""
+    breaks = quantile_breaks(values.values())
+    edges = [None, *breaks, None]
+    items = []
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i], edges[i + 1]
+        colour = colour_for(lo if lo is not None else (hi - 1e-9 if hi is not None else 0), breaks)
+        if lo is None and hi is None:
+            text = "toutes valeurs"
+        elif lo is None:
+            text = f"moins de {fmt.with_unit(hi, unit, decimals)}"
+        elif hi is None:
+            text = f"{fmt.with_unit(lo, unit, decimals)} et plus"
+        else:
+            text = f"{fmt.number(lo, decimals)} à {fmt.with_unit(hi, unit, decimals)}"
+        items.append((hex_colour(colour), text))
+    if any(fmt.is_missing(v) for v in values.values()):
+        items.append((hex_colour(NO_DATA_COLOUR), fmt.NO_DATA))
+    return items
+
+
+def hex_colour(rgb: list[int]) -> str:
+    return "#" + "".join(f"{c:02x}" for c in rgb[:3])
+
+
+def payload_bytes(deck: pdk.Deck) -> int:
+    """Size of what the browser receives for this map (the deck's JSON)."""
+    return len(deck.to_json().encode("utf-8"))
+
+
+def to_json_dict(deck: pdk.Deck) -> dict:
+    return json.loads(deck.to_json())

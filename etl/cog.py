@@ -1,0 +1,105 @@
+"""Bring commune-coded data from an older geography to today's communes.
+
+Sources lag the official geography (COG): housing 2021 uses 68 codes of communes merged since,
+BPE 2009/2013 about 1,740, carpool places a few. Every such row is moved to the commune that
+holds the former commune today (table `cog_passage`) and summed there: never dropped. Rows for
+the arrondissements municipaux of Paris, Lyon and Marseille are either kept apart (when the
+source also has a row for the whole city: never add both) or rolled up into their city.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+COMMUNE_CODE_RE = r"^(\d{5}|2[AB]\d{3})$"
+
+
+@dataclass
+class Harmonised:
+    """Values summed per current commune, and per arrondissement when the source has them."""
+
+    communes: pl.DataFrame
+    arrondissements: pl.DataFrame
+    remapped: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+
+
+def harmonise_communes(
+    df: pl.DataFrame,
+    *,
+    code_col: str,
+    sum_cols: list[str],
+    passage: pl.DataFrame,
+    communes: pl.Series | list[str],
+    arrondissements: pl.DataFrame,
+    arrondissement_mode: Literal["separate", "rollup"] = "separate",
+) -> Harmonised:
+    """Sum `sum_cols` per current commune code (`code_commune`) and per arrondissement.
+
+    - `passage`: columns `code_ancien`, `code_actuel` (source `cog_passage`).
+    - `communes`: today's commune codes.
+    - `arrondissements`: columns `code` (arrondissement) and `code_commune` (its city).
+    - `arrondissement_mode`: "separate" when the source has rows for both the city and its
+      arrondissements (they are kept apart, never added); "rollup" when it has arrondissements
+      only (they are also summed into their city).
+
+    A null value stays null unless another row of the same commune has a value: a commune that
+    had no data does not become 0.
+    """
+    current = pl.DataFrame({"code": pl.Series(communes, dtype=pl.String)}).with_columns(kind=pl.lit("actuel"))
+    arr = arrondissements.select(pl.col("code"), pl.col("code_commune").alias("_parent"))
+    classified = (
+        df.rename({code_col: "_code"})
+        .with_columns(pl.col("_code").cast(pl.String).str.strip_chars())
+        .join(current.rename({"code": "_code"}), on="_code", how="left")
+        .join(arr.rename({"code": "_code"}), on="_code", how="left")
+        .join(passage.rename({"code_ancien": "_code"}), on="_code", how="left")
+        .with_columns(
+            kind=pl.when(pl.col("kind").is_not_null()).then(pl.lit("actuel"))
+            .when(pl.col("_parent").is_not_null()).then(pl.lit("arrondissement"))
+            .when(pl.col("code_actuel").is_not_null()).then(pl.lit("ancien"))
+            .otherwise(pl.lit("inconnu"))
+        )
+    )
+    rejected = Counter()
+    n_unknown = classified.filter(pl.col("kind") == "inconnu").height
+    if n_unknown:
+        rejected["code commune inconnu (ni actuel, ni ancien, ni arrondissement)"] = n_unknown
+    remapped = Counter()
+    n_former = classified.filter(pl.col("kind") == "ancien").height
+    if n_former:
+        remapped["codes anciens ramenés à la commune actuelle"] = n_former
+
+    to_commune = classified.filter(pl.col("kind").is_in(["actuel", "ancien"])).with_columns(
+        code_commune=pl.when(pl.col("kind") == "ancien").then(pl.col("code_actuel")).otherwise(pl.col("_code"))
+    )
+    arr_rows = classified.filter(pl.col("kind") == "arrondissement")
+    if arrondissement_mode == "rollup" and arr_rows.height:
+        remapped["arrondissements additionnés dans leur ville"] = arr_rows.height
+        to_commune = pl.concat(
+            [to_commune, arr_rows.with_columns(code_commune=pl.col("_parent"))], how="diagonal_relaxed"
+        )
+    return Harmonised(
+        communes=_sum_by(to_commune, "code_commune", sum_cols),
+        arrondissements=_sum_by(arr_rows.rename({"_code": "code_arrondissement"}), "code_arrondissement", sum_cols),
+        remapped=remapped,
+        rejected=rejected,
+    )
+
+
+def _sum_by(df: pl.DataFrame, key: str, sum_cols: list[str]) -> pl.DataFrame:
+    return (
+        df.group_by(key)
+        .agg([null_if_empty_sum(c) for c in sum_cols])
+        .sort(key)
+        .select(key, *sum_cols)
+    )
+
+
+def null_if_empty_sum(col: str) -> pl.Expr:
+    """Sum that stays null when every value is null (polars would give 0)."""
+    return pl.when(pl.col(col).count() > 0).then(pl.col(col).sum()).otherwise(None).alias(col)

@@ -1,0 +1,70 @@
+"""Geometry helpers: equal-area surfaces, centres, map simplification, point in polygon.
+
+All vectorised with shapely 2 (GEOS) and pyproj: no Python loop over polygons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyproj
+import shapely
+
+#: Lambert azimuthal equal-area (ETRS89-LAEA). Being equal-area, it gives true surfaces
+#: everywhere, overseas included (shapes are distorted far from Europe, areas are not).
+EQUAL_AREA = "EPSG:3035"
+_to_equal_area = pyproj.Transformer.from_crs("EPSG:4326", EQUAL_AREA, always_xy=True)
+
+
+def from_wkb(values: pl.Series | list[bytes]) -> np.ndarray:
+    return shapely.from_wkb(np.asarray(values.to_list() if isinstance(values, pl.Series) else values, dtype=object))
+
+
+def area_km2(geoms: np.ndarray) -> np.ndarray:
+    """Surface of lon/lat polygons in km², computed in an equal-area projection."""
+    projected = shapely.transform(geoms, lambda xy: np.column_stack(_to_equal_area.transform(xy[:, 0], xy[:, 1])))
+    return shapely.area(projected) / 1e6
+
+
+def centres(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A centre point per polygon: its centroid, or a point inside it when the centroid falls outside."""
+    centroid = shapely.centroid(geoms)
+    inside = shapely.contains(geoms, centroid)
+    point = np.where(inside, centroid, shapely.point_on_surface(geoms))
+    return shapely.get_x(point), shapely.get_y(point)
+
+
+def simplified_geojson(geoms: np.ndarray, tolerance: float, precision: float = 1e-4) -> list[str]:
+    """GeoJSON geometry strings light enough for a browser (tolerance and grid in degrees)."""
+    simple = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    simple = shapely.set_precision(simple, precision)
+    return list(shapely.to_geojson(simple))
+
+
+def locate_points(
+    lon: np.ndarray, lat: np.ndarray, polygons: np.ndarray, codes: np.ndarray | list[str]
+) -> np.ndarray:
+    """The code of the polygon containing each point (None outside every polygon).
+
+    Uses a shapely STRtree: a bulk query of all points against the tree, not a loop over
+    polygons. Where polygons overlap (simplified borders), the first match is kept.
+    """
+    codes = np.asarray(codes, dtype=object)
+    points = shapely.points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    tree = shapely.STRtree(polygons)
+    point_idx, poly_idx = tree.query(points, predicate="intersects")
+    result = np.full(len(points), None, dtype=object)
+    # keep the first polygon found for each point
+    order = np.argsort(point_idx, kind="stable")
+    point_idx, poly_idx = point_idx[order], poly_idx[order]
+    first = np.ones(len(point_idx), dtype=bool)
+    first[1:] = point_idx[1:] != point_idx[:-1]
+    result[point_idx[first]] = codes[poly_idx[first]]
+    return result
+
+
+def haversine_km(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in km (mean Earth radius 6,371 km)."""
+    lon1, lat1, lon2, lat2 = map(np.radians, (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(a))

@@ -1,0 +1,53 @@
+"""What every mart module declares.
+
+A mart module in `etl/marts/` defines one subclass of `Mart` and exposes an instance as `MART`.
+It names the sources it reads (parsed by `etl.sources`), the marts it needs built before it
+(read back from the output folder), the indicators it adds to the catalogue, and `build`,
+which returns its tables and its rows of `indicateurs`. The runner writes them atomically:
+tables under their relative path, indicator rows to `indicateurs/<mart>.parquet`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+
+from etl.indicators import Indicator
+from etl.sources.base import Parsed
+
+
+@dataclass
+class BuildContext:
+    out_dir: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+    def read(self, relative: str) -> pl.DataFrame:
+        """A table written by a mart built before (see `Mart.requires`)."""
+        path = self.out_dir / relative
+        if not path.exists():
+            raise FileNotFoundError(f"table {relative} absente de {self.out_dir} : construire d'abord le mart qui la produit")
+        return pl.read_parquet(path)
+
+
+@dataclass
+class MartResult:
+    tables: dict[str, pl.DataFrame]
+    indicateurs: pl.DataFrame | None = None
+    rejected: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+
+class Mart:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    sources: ClassVar[tuple[str, ...]]
+    requires: ClassVar[tuple[str, ...]] = ()
+    indicators: ClassVar[tuple[Indicator, ...]] = ()
+
+    def build(self, ctx: BuildContext, parsed: dict[str, Parsed]) -> MartResult:
+        raise NotImplementedError

@@ -1,0 +1,258 @@
+"""The territory reference: every commune, arrondissement, EPCI, département, région and France.
+
+Writes `territoires.parquet` (identity, parents, population, dwellings, surface, density,
+centre, comparison classes), `codes_postaux.parquet` (search), `geo/<niveau>.parquet`
+(simplified polygons as GeoJSON text) and the first indicators.
+
+Sums go up from communes (EPCI, départements, régions and France are the sums of their
+communes, never the figures published for them), rates are recomputed at each level.
+Surfaces come from the polygons in an equal-area projection; the 8 communes created in
+2025-2026 have no polygon yet, so their surface and density are unknown (null) and their
+parents' surfaces lack them (see README).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import polars as pl
+import shapely
+
+from etl import geo
+from etl.cog import harmonise_communes
+from etl.indicators import Indicator, long_rows
+from etl.levels import FRANCE_CODE, ratio, roll_up
+from etl.marts.base import BuildContext, Mart, MartResult
+from etl.sources.base import Parsed
+
+SUMS = ["population", "logements", "residences_principales", "residences_secondaires", "logements_vacants", "superficie_km2"]
+
+#: Map simplification per level (degrees; 0.001° ≈ 80-110 m in France).
+TOLERANCE = {"communes": 0.0005, "arrondissements": 0.0002, "epci": 0.003, "departements": 0.003, "regions": 0.005}
+
+#: Comparison classes (see README, "Territoires comparables").
+POPULATION_BANDS = [200, 500, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000]
+POPULATION_LABELS = [
+    "moins de 200 hab.", "200 à 499 hab.", "500 à 1 999 hab.", "2 000 à 4 999 hab.", "5 000 à 9 999 hab.",
+    "10 000 à 19 999 hab.", "20 000 à 49 999 hab.", "50 000 à 99 999 hab.", "100 000 à 199 999 hab.",
+    "200 000 hab. et plus",
+]
+EPCI_BANDS = [20_000, 50_000, 100_000, 250_000]
+EPCI_LABELS = ["moins de 20 000 hab.", "20 000 à 49 999 hab.", "50 000 à 99 999 hab.", "100 000 à 249 999 hab.",
+               "250 000 hab. et plus"]
+DENSITY_BANDS = [25, 100, 500]
+DENSITY_LABELS = ["très peu dense", "peu dense", "densité intermédiaire", "dense"]
+EPCI_TYPES = {"CC": "communauté de communes", "CA": "communauté d'agglomération", "CU": "communauté urbaine",
+              "METRO": "métropole", "MET69": "métropole"}
+
+SOURCE_POP = "communes"
+SOURCE_LOG = "insee_logement"
+
+INDICATORS = (
+    Indicator("population", "Population municipale", "habitants",
+              "Population municipale légale (millésime 2023, en vigueur au 1er janvier 2026) ; somme des communes "
+              "aux niveaux supérieurs.", "contexte", "territoire", "Insee via geo.api.gouv.fr", "Licence Ouverte 2.0",
+              sens=0, decimales=0),
+    Indicator("logements", "Logements", "logements",
+              "Nombre de logements au recensement 2021 (résidences principales, secondaires, occasionnelles et "
+              "vacantes) ; somme des communes.", "contexte", "territoire", "Insee, recensement 2021",
+              "Licence Ouverte 2.0", sens=0, decimales=0),
+    Indicator("part_residences_secondaires", "Part des résidences secondaires", "%",
+              "Résidences secondaires et logements occasionnels / logements × 100 (recensement 2021), recalculée à "
+              "chaque niveau à partir des sommes.", "contexte", "territoire", "Insee, recensement 2021",
+              "Licence Ouverte 2.0", sens=0, decimales=1),
+    Indicator("densite", "Densité de population", "hab./km²",
+              "Population municipale / superficie calculée sur les contours IGN en projection équivalente "
+              "(EPSG:3035) ; recalculée à chaque niveau à partir des sommes.", "contexte", "territoire",
+              "Insee via geo.api.gouv.fr ; IGN Admin Express", "Licence Ouverte 2.0", sens=0, decimales=1),
+)
+
+
+def _band(col: str, breaks: list[int], labels: list[str]) -> pl.Expr:
+    return pl.col(col).cut(breaks, labels=labels, left_closed=True).cast(pl.String)
+
+
+def _geometry_frame(contours: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    shapes = geo.from_wkb(contours["geometry"])
+    x, y = geo.centres(shapes)
+    return contours.select("code", "type").with_columns(
+        superficie_km2=pl.Series(geo.area_km2(shapes)),
+        longitude=pl.Series(x),
+        latitude=pl.Series(y),
+    ), shapes
+
+
+class Territoires(Mart):
+    name = "territoires"
+    title = "Référentiel des territoires"
+    sources = ("communes", "arrondissements", "epci", "departements", "regions", "contours", "insee_logement",
+               "cog_passage")
+    indicators = INDICATORS
+
+    def build(self, ctx: BuildContext, parsed: dict[str, Parsed]) -> MartResult:
+        communes = parsed["communes"].frame
+        arrondissements = parsed["arrondissements"].frame
+        epci = parsed["epci"].frame
+        departements = parsed["departements"].frame
+        regions = parsed["regions"].frame
+        contours = parsed["contours"].tables
+        rejected: Counter = Counter()
+        notes: list[str] = []
+
+        # -- housing 2021, brought to today's communes; arrondissements kept apart ----------
+        passage = parsed["cog_passage"].frame
+        stale = passage.filter(~pl.col("code_actuel").is_in(communes["code"].implode()))
+        if stale.height:
+            notes.append(f"{stale.height} anciens codes pointent vers une commune absente du COG : ignorés")
+            passage = passage.filter(pl.col("code_actuel").is_in(communes["code"].implode()))
+        housing_cols = ["logements", "residences_principales", "residences_secondaires", "logements_vacants"]
+        housing = harmonise_communes(
+            parsed["insee_logement"].frame, code_col="code", sum_cols=housing_cols, passage=passage,
+            communes=communes["code"], arrondissements=arrondissements.select("code", "code_commune"),
+            arrondissement_mode="separate",
+        )
+        rejected.update({f"logement : {k}": v for k, v in housing.rejected.items()})
+        notes += [f"logement : {k} : {v}" for k, v in housing.remapped.items()]
+
+        # -- surfaces and centres from the polygons -----------------------------------------
+        com_geo, com_shapes = _geometry_frame(contours["communes"])
+        no_polygon = communes.filter(~pl.col("code").is_in(com_geo["code"].implode()))
+        if no_polygon.height:
+            notes.append(
+                f"{no_polygon.height} communes sans contour (surface et densité inconnues) : "
+                + ", ".join(f"{c} {n}" for c, n in no_polygon.select("code", "nom").iter_rows())
+            )
+
+        com = (
+            communes.select("code", "nom", "code_epci", "code_departement", "code_region", "population")
+            .join(housing.communes.rename({"code_commune": "code"}), on="code", how="left")
+            .join(com_geo.filter(pl.col("type") != "arrondissement-municipal").drop("type"), on="code", how="left")
+        )
+        arr = (
+            arrondissements.select("code", "nom", "code_commune", "code_departement", "code_region", "population")
+            .join(communes.select(pl.col("code").alias("code_commune"), "code_epci"), on="code_commune", how="left")
+            .join(housing.arrondissements.rename({"code_arrondissement": "code"}), on="code", how="left")
+            .join(com_geo.filter(pl.col("type") == "arrondissement-municipal").drop("type"), on="code", how="left")
+        )
+
+        # -- sums up the levels -------------------------------------------------------------
+        sums = roll_up(
+            com.select("code", *SUMS).rename({"code": "code_commune"}), com, SUMS,
+            arrondissements=arr.select(pl.col("code").alias("code_arrondissement"), *SUMS),
+        )
+
+        # -- identity and parents per level -------------------------------------------------
+        main_dep = (  # EPCI spanning several départements: the one holding most of its population
+            com.filter(pl.col("code_epci").is_not_null())
+            .group_by("code_epci", "code_departement", "code_region")
+            .agg(pl.col("population").sum())
+            .sort("population", "code_departement", descending=[True, False])
+            .unique("code_epci", keep="first")
+            .select(pl.col("code_epci").alias("code"), "code_departement", "code_region")
+        )
+        epci_types = contours["epci"].select("code", pl.col("type").replace_strict(EPCI_TYPES, default=None)
+                                             .alias("type_epci"))
+        epci_id = epci.select("code", "nom", "codes_departements").join(main_dep, on="code", how="left").join(
+            epci_types, on="code", how="left"
+        )
+        identity = pl.concat(
+            [
+                com.select(pl.lit("commune").alias("niveau"), "code", "nom", pl.lit(None, pl.String).alias("code_commune"),
+                           "code_epci", "code_departement", "code_region", "longitude", "latitude"),
+                arr.select(pl.lit("arrondissement").alias("niveau"), "code", "nom", "code_commune", "code_epci",
+                           "code_departement", "code_region", "longitude", "latitude"),
+                epci_id.select(pl.lit("epci").alias("niveau"), "code", "nom", pl.lit(None, pl.String).alias("code_commune"),
+                               pl.lit(None, pl.String).alias("code_epci"), "code_departement", "code_region",
+                               "type_epci", "codes_departements"),
+                departements.select(pl.lit("departement").alias("niveau"), "code", "nom", "code_region"),
+                regions.select(pl.lit("region").alias("niveau"), "code", "nom"),
+                pl.DataFrame({"niveau": ["france"], "code": [FRANCE_CODE], "nom": ["France"]}),
+            ],
+            how="diagonal_relaxed",
+        )
+        # centres of the upper levels: centroids of their own polygons
+        upper_centres = []
+        for level, key in (("epci", "epci"), ("departement", "departements"), ("region", "regions")):
+            g, _ = _geometry_frame(contours[key])
+            upper_centres.append(g.select(pl.lit(level).alias("niveau"), "code", pl.col("longitude").alias("_lon"),
+                                          pl.col("latitude").alias("_lat")))
+        metro = contours["regions"].filter(pl.col("code") >= "11")
+        france_shape = geo.from_wkb(metro["geometry"])
+        fx, fy = geo.centres(np.array([shapely.union_all(france_shape)]))
+        upper_centres.append(pl.DataFrame({"niveau": ["france"], "code": [FRANCE_CODE], "_lon": fx, "_lat": fy}))
+        identity = identity.join(pl.concat(upper_centres), on=["niveau", "code"], how="left").with_columns(
+            longitude=pl.coalesce("longitude", "_lon"), latitude=pl.coalesce("latitude", "_lat")
+        ).drop("_lon", "_lat")
+
+        territoires = (
+            identity.join(sums, on=["niveau", "code"], how="left")
+            .with_columns(
+                pl.col("population").cast(pl.Int64),
+                *[pl.col(c).round(0).cast(pl.Int64) for c in housing_cols],
+                densite_hab_km2=ratio("population", "superficie_km2"),
+                part_residences_secondaires=ratio("residences_secondaires", "logements", 100),
+            )
+            .with_columns(
+                tranche_population=pl.when(pl.col("niveau").is_in(["commune", "arrondissement"]))
+                .then(_band("population", POPULATION_BANDS, POPULATION_LABELS))
+                .when(pl.col("niveau") == "epci")
+                .then(_band("population", EPCI_BANDS, EPCI_LABELS)),
+                classe_densite=pl.when(pl.col("niveau").is_in(["commune", "arrondissement"]))
+                .then(_band("densite_hab_km2", DENSITY_BANDS, DENSITY_LABELS)),
+            )
+        )
+        level_order = {lv: i for i, lv in enumerate(["france", "region", "departement", "epci", "commune", "arrondissement"])}
+        territoires = territoires.with_columns(
+            _o=pl.col("niveau").replace_strict(level_order, return_dtype=pl.Int8)
+        ).sort("_o", "code").drop("_o")
+        territoires = territoires.select(
+            "niveau", "code", "nom", "code_commune", "code_epci", "code_departement", "code_region",
+            "codes_departements", "type_epci", "population", "logements", "residences_principales",
+            "residences_secondaires", "logements_vacants", "part_residences_secondaires", "superficie_km2",
+            "densite_hab_km2", "longitude", "latitude", "tranche_population", "classe_densite",
+        )
+
+        # -- postal codes (search) ------------------------------------------------------------
+        postal = pl.concat([
+            communes.select(pl.lit("commune").alias("niveau"), "code", "codes_postaux"),
+            arrondissements.select(pl.lit("arrondissement").alias("niveau"), "code", "codes_postaux"),
+        ]).explode("codes_postaux").rename({"codes_postaux": "code_postal"}).drop_nulls("code_postal").unique().sort(
+            "code_postal", "niveau", "code")
+
+        # -- simplified polygons for the maps -------------------------------------------------
+        parents = territoires.filter(pl.col("niveau").is_in(["commune", "arrondissement"])).select(
+            "code", "code_commune", "code_epci", "code_departement")
+        tables: dict[str, pl.DataFrame] = {
+            "territoires.parquet": territoires,
+            "codes_postaux.parquet": postal,
+        }
+        for level, key in (("communes", "commune-actuelle"), ("arrondissements", "arrondissement-municipal")):
+            part = contours["communes"].filter(pl.col("type") == key)
+            tables[f"geo/{level}.parquet"] = (
+                part.select("code", geometry=pl.Series(geo.simplified_geojson(geo.from_wkb(part["geometry"]),
+                                                                              TOLERANCE[level])))
+                .join(parents, on="code", how="left")
+                .select("code_departement", "code_epci", "code_commune", "code", "geometry")
+                .sort("code_departement", "code")
+            )
+        for level in ("epci", "departements", "regions"):
+            part = contours[level]
+            tables[f"geo/{level}.parquet"] = part.select(
+                "code", geometry=pl.Series(geo.simplified_geojson(geo.from_wkb(part["geometry"]), TOLERANCE[level]))
+            ).sort("code")
+
+        # -- indicators -----------------------------------------------------------------------
+        wide = territoires.select(
+            "niveau", "code", "population", "logements", "part_residences_secondaires", "densite_hab_km2"
+        )
+        indicateurs = pl.concat([
+            long_rows(wide, {"population": "population", "densite_hab_km2": "densite"}, periode="2023",
+                      nature="reel", source=SOURCE_POP),
+            long_rows(wide, {"logements": "logements", "part_residences_secondaires": "part_residences_secondaires"},
+                      periode="2021", nature="reel", source=SOURCE_LOG),
+        ])
+        return MartResult(tables=tables, indicateurs=indicateurs, rejected=rejected, notes=notes)
+
+
+MART = Territoires()

@@ -1,0 +1,210 @@
+"""One ETL run: fetch the sources asked for, rebuild the marts that read them, write the manifest.
+
+A source that fails (download, parse, validation) is reported and the marts that read it are
+not rebuilt: their previous files stay as they were. Everything else goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from tqdm import tqdm
+
+from etl import registry
+from etl.indicators import catalogue_frame, conform
+from etl.marts.base import BuildContext
+from etl.sources.base import FetchContext, Parsed, SourceError, fetch
+from etl.store import read_manifest, update_manifest, write_parquet
+
+
+@dataclass
+class SourceReport:
+    name: str
+    status: str  # "ok", "inchangé", "erreur"
+    rows_read: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class MartReport:
+    name: str
+    status: str  # "ok", "ignoré", "erreur"
+    rows_written: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    marts: list[MartReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != "erreur" for s in self.sources) and all(m.status == "ok" for m in self.marts)
+
+    def errors(self) -> list[str]:
+        return [s.error for s in self.sources if s.error] + [m.error for m in self.marts if m.error]
+
+
+def plan(source_names: list[str] | None, out_dir: Path) -> tuple[list[str], list[str]]:
+    """Which sources to fetch and which marts to build, in order."""
+    sources = registry.sources()
+    marts = registry.marts()
+    if source_names:
+        unknown = [s for s in source_names if s not in sources]
+        if unknown:
+            raise SourceError(f"source(s) inconnue(s) : {', '.join(unknown)} (voir `python -m etl list`)")
+        wanted = {m.name for m in marts.values() if set(m.sources) & set(source_names)}
+    else:
+        wanted = set(marts)
+    built = set(read_manifest(out_dir)["marts"])
+    # a mart needs the marts it requires: build those too when they are absent from `out_dir`
+    changed = True
+    while changed:
+        changed = False
+        for name in list(wanted):
+            for req in marts[name].requires:
+                if req not in wanted and req not in built:
+                    wanted.add(req)
+                    changed = True
+    order = registry.build_order(wanted)
+    needed = set(source_names or []) | {s for m in order for s in marts[m].sources}
+    return sorted(needed), order
+
+
+def run(
+    source_names: list[str] | None = None,
+    *,
+    out_dir: Path,
+    mirror: Path | None = None,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+    session: requests.Session | None = None,
+    download_kwargs: dict[str, Any] | None = None,
+) -> RunReport:
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = options or {}
+    needed, order = plan(source_names, out_dir)
+    report = RunReport()
+    fctx = FetchContext(
+        mirror=Path(mirror) if mirror else None,
+        raw_dir=out_dir / "raw",
+        options=options,
+        session=session,
+        progress=progress,
+        download_kwargs=download_kwargs or {},
+    )
+    all_sources = registry.sources()
+    parsed: dict[str, Parsed] = {}
+    manifest_sources: dict[str, Any] = {}
+    for name in tqdm(needed, desc="sources", unit="source", disable=not progress or None):
+        src = all_sources[name]
+        t0 = time.perf_counter()
+        try:
+            result, info = fetch(src, fctx)
+        except SourceError as exc:
+            report.sources.append(SourceReport(name, "erreur", seconds=time.perf_counter() - t0, error=str(exc)))
+            continue
+        parsed[name] = result
+        report.sources.append(
+            SourceReport(name, "inchangé" if info.unchanged else "ok", result.rows_read, result.rejected, info.seconds)
+        )
+        manifest_sources[name] = {
+            **src.describe(),
+            "origine": info.origin,
+            "fichiers": info.files,
+            "recupere_le": info.retrieved_at,
+            "lignes_lues": result.rows_read,
+            "lignes_rejetees": dict(result.rejected),
+            "notes": result.notes,
+        }
+
+    manifest_marts: dict[str, Any] = {}
+    all_marts = registry.marts()
+    failed: set[str] = set()
+    bctx = BuildContext(out_dir=out_dir, options=options, progress=progress)
+    for name in tqdm(order, desc="marts", unit="mart", disable=not progress or None):
+        mart = all_marts[name]
+        missing = [s for s in mart.sources if s not in parsed] + [r for r in mart.requires if r in failed]
+        if missing:
+            failed.add(name)
+            report.marts.append(
+                MartReport(name, "ignoré", error=f"{name}: non reconstruit, entrée(s) en échec : {', '.join(missing)}")
+            )
+            continue
+        t0 = time.perf_counter()
+        try:
+            result = mart.build(bctx, {s: parsed[s] for s in mart.sources})
+            files: dict[str, Any] = {}
+            rows = 0
+            tables = dict(result.tables)
+            if result.indicateurs is not None:
+                tables[f"indicateurs/{name}.parquet"] = conform(result.indicateurs)
+            for rel, df in tables.items():
+                sha = write_parquet(df, out_dir / rel)
+                files[rel] = {"lignes": df.height, "sha256": sha}
+                rows += df.height
+        except Exception as exc:  # a broken mart must not stop the others
+            failed.add(name)
+            report.marts.append(
+                MartReport(name, "erreur", seconds=time.perf_counter() - t0, error=f"{name}: {type(exc).__name__}: {exc}")
+            )
+            continue
+        report.marts.append(
+            MartReport(name, "ok", rows, result.rejected, time.perf_counter() - t0, notes=result.notes)
+        )
+        manifest_marts[name] = {
+            "titre": mart.title,
+            "sources": list(mart.sources),
+            "fichiers": files,
+            "lignes_rejetees": dict(result.rejected),
+            "notes": result.notes,
+            "construit_le": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    write_parquet(catalogue_frame(registry.all_indicators()), out_dir / "catalogue.parquet")
+    update_manifest(out_dir, sources=manifest_sources, marts=manifest_marts)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def format_report(report: RunReport) -> str:
+    """The summary printed at the end of `python -m etl run`."""
+    lines = ["", "Résumé", "======", f"{'source':<28}{'état':<10}{'lues':>12}{'rejetées':>10}{'durée':>9}"]
+    for s in report.sources:
+        lines.append(f"{s.name:<28}{s.status:<10}{_n(s.rows_read):>12}{_n(sum(s.rejected.values())):>10}{s.seconds:>8.1f}s")
+        for reason, n in sorted(s.rejected.items()):
+            lines.append(f"    rejet : {reason} : {_n(n)}")
+        if s.error:
+            lines.append(f"    ERREUR : {s.error}")
+    lines.append("")
+    lines.append(f"{'mart':<28}{'état':<10}{'écrites':>12}{'rejetées':>10}{'durée':>9}")
+    for m in report.marts:
+        lines.append(f"{m.name:<28}{m.status:<10}{_n(m.rows_written):>12}{_n(sum(m.rejected.values())):>10}{m.seconds:>8.1f}s")
+        for reason, n in sorted(m.rejected.items()):
+            lines.append(f"    rejet : {reason} : {_n(n)}")
+        for note in m.notes:
+            lines.append(f"    note : {note}")
+        if m.error:
+            lines.append(f"    ERREUR : {m.error}")
+    lines.append("")
+    lines.append(f"Durée totale : {report.seconds:.1f} s — {'succès' if report.ok else 'avec erreurs'}")
+    return "\n".join(lines)
+
+
+def _n(x: int) -> str:
+    return f"{x:,}".replace(",", " ")

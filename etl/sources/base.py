@@ -1,0 +1,194 @@
+"""What every source module declares, and how a source is fetched and parsed.
+
+A source module in `etl/sources/` defines one subclass of `Source` and exposes an instance as
+`SOURCE`; the registry finds it by itself (no central list to edit). A source says where its
+files live (live URL and path in the offline mirror), under which licence, which vintage it
+yields, and how to parse its files into typed polars tables, counting what it rejects.
+
+The same `parse` reads the live download and the mirror copy. In live mode the files are
+downloaded to temporary names, parsed (that is the validation: parseable, expected columns,
+plausible row count) and only then put in place; a failure leaves the previous copy untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import requests
+
+from etl import download
+from etl.store import sha256_file
+
+
+class SourceError(RuntimeError):
+    """A source that could not be read; the message names the source and the problem."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One file of a source: where it lives online and in the mirror."""
+
+    key: str
+    url: str
+    mirror: str
+    filename: str | None = None
+
+    @property
+    def local_name(self) -> str:
+        return self.filename or Path(self.mirror).name
+
+
+@dataclass
+class Parsed:
+    """The typed tables read from a source, with what was read and what was rejected."""
+
+    tables: dict[str, pl.DataFrame]
+    rows_read: int
+    rejected: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        return self.tables["main"]
+
+
+@dataclass
+class FetchContext:
+    """How to reach the files: the mirror folder (offline) or the live URLs."""
+
+    mirror: Path | None
+    raw_dir: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    session: requests.Session | None = None
+    progress: bool = True
+    download_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        return "miroir" if self.mirror is not None else "live"
+
+
+@dataclass
+class FetchInfo:
+    """What the manifest records about one fetch of a source."""
+
+    source: str
+    origin: str
+    files: dict[str, dict[str, Any]]
+    retrieved_at: str
+    seconds: float
+    unchanged: bool
+
+
+class Source:
+    """Base class of a source module. Subclasses set the class attributes and `parse`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    publisher: ClassVar[str]
+    homepage: ClassVar[str]
+    licence: ClassVar[str]
+    attribution: ClassVar[str]
+    vintage: ClassVar[str]
+    nature: ClassVar[str] = "reel"
+    #: A parsed main table with fewer rows than this is implausible: the file is refused.
+    min_rows: ClassVar[int] = 1
+    resources_: ClassVar[tuple[Resource, ...]] = ()
+
+    def resources(self, ctx: FetchContext) -> list[Resource]:
+        """The files to fetch. Sources whose file list is discovered online override this."""
+        return list(self.resources_)
+
+    def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "nom": self.name,
+            "titre": self.title,
+            "producteur": self.publisher,
+            "page": self.homepage,
+            "urls": [r.url for r in self.resources_],
+            "licence": self.licence,
+            "attribution": self.attribution,
+            "millesime": self.vintage,
+            "nature": self.nature,
+        }
+
+
+def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
+    """Fetch and parse `source`; in live mode, replace the raw copies only if parsing succeeded."""
+    start = time.perf_counter()
+    resources = source.resources(ctx)
+    staged: dict[str, download.Staged] = {}
+    if ctx.mirror is not None:
+        files = {r.key: Path(ctx.mirror) / r.mirror for r in resources}
+        missing = [str(p) for p in files.values() if not p.exists()]
+        if missing:
+            raise SourceError(f"{source.name}: fichier absent du miroir : {', '.join(missing)}")
+    else:
+        try:
+            for r in resources:
+                dest = Path(ctx.raw_dir) / source.name / r.local_name
+                staged[r.key] = download.stage(
+                    r.url, dest, label=f"{source.name}/{r.key}", session=ctx.session,
+                    progress=ctx.progress, **ctx.download_kwargs,
+                )
+        except download.DownloadError as exc:
+            for s in staged.values():
+                s.discard()
+            raise SourceError(str(exc)) from exc
+        files = {k: s.path for k, s in staged.items()}
+
+    try:
+        parsed = source.parse(files, ctx)
+        main = parsed.tables.get("main")
+        if main is not None and main.height < source.min_rows:
+            raise SourceError(
+                f"{source.name}: {main.height} lignes lues, moins que le minimum plausible ({source.min_rows})"
+            )
+    except Exception as exc:
+        for s in staged.values():
+            s.discard()
+        if isinstance(exc, SourceError):
+            raise
+        raise SourceError(f"{source.name}: fichier illisible ({type(exc).__name__}: {exc})") from exc
+
+    for s in staged.values():
+        s.commit()
+    info = FetchInfo(
+        source=source.name,
+        origin=ctx.origin,
+        files={
+            r.key: {
+                "url": r.url,
+                "fichier": r.mirror if ctx.mirror is not None else str(Path(source.name) / r.local_name),
+                "sha256": sha256_file(files[r.key]) if ctx.mirror is not None else sha256_file(staged[r.key].dest),
+                **(
+                    {"etag": staged[r.key].etag, "last_modified": staged[r.key].last_modified,
+                     "inchange": not staged[r.key].changed}
+                    if r.key in staged else {}
+                ),
+            }
+            for r in resources
+        },
+        retrieved_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=time.perf_counter() - start,
+        unchanged=bool(staged) and all(not s.changed for s in staged.values()),
+    )
+    return parsed, info
+
+
+def require_columns(df: pl.DataFrame | Iterable[str], expected: Iterable[str], *, source: str, what: str) -> None:
+    """Refuse a file that lacks an expected column, naming the source, the file and the column."""
+    present = set(df.columns if isinstance(df, pl.DataFrame) else df)
+    missing = [c for c in expected if c not in present]
+    if missing:
+        raise SourceError(f"{source}: colonne(s) manquante(s) dans {what} : {', '.join(missing)}")
