@@ -176,6 +176,11 @@ def run(
             "construit_le": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
+    # the manifest describes the data in the folder: a source is recorded only when a mart that
+    # reads it was rebuilt (or when no mart reads it), so a failed run leaves it as it was
+    used = {s for m in manifest_marts.values() for s in m["sources"]}
+    read_by_some_mart = {s for m in all_marts.values() for s in m.sources}
+    manifest_sources = {k: v for k, v in manifest_sources.items() if k in used or k not in read_by_some_mart}
     write_parquet(catalogue_frame(registry.all_indicators()), out_dir / "catalogue.parquet")
     update_manifest(out_dir, sources=manifest_sources, marts=manifest_marts)
     report.seconds = time.perf_counter() - start

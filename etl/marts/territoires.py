@@ -70,7 +70,11 @@ INDICATORS = (
 
 
 def _band(col: str, breaks: list[int], labels: list[str]) -> pl.Expr:
-    return pl.col(col).cut(breaks, labels=labels, left_closed=True).cast(pl.String)
+    """Label of the class [breaks[i-1], breaks[i]) holding the value; null stays null."""
+    expr = pl.when(pl.col(col).is_null()).then(None)
+    for upper, lab in zip(breaks, labels, strict=False):
+        expr = expr.when(pl.col(col) < upper).then(pl.lit(lab))
+    return expr.otherwise(pl.lit(labels[-1]))
 
 
 def _geometry_frame(contours: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:

@@ -1,0 +1,181 @@
+"""Downloads against a local HTTP server on 127.0.0.1 that serves the mirror's files.
+
+The server can fail a few times, cut a file short or serve a file missing a column; in every
+failing case the previous good data must stay in place byte for byte and the error must name
+the source and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from etl import download, registry
+from etl.runner import run
+
+FAST = {"backoff": 0.01, "max_wait": 0.05}
+
+
+class MirrorServer:
+    """Serves `root`; `plans[path]` lists what to do on successive requests ("503", "drop", "ok")."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.plans: dict[str, list[str]] = {}
+        self.overrides: dict[str, bytes] = {}  # path -> body served instead of the file
+        self.truncate: set[str] = set()  # paths whose body is cut in half (Content-Length kept)
+        self.hits: dict[str, int] = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                path = self.path.split("?")[0].lstrip("/")
+                server.hits[path] = server.hits.get(path, 0) + 1
+                plan = server.plans.get(path)
+                action = plan.pop(0) if plan else "ok"
+                if action == "503":
+                    self.send_response(503)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if action == "drop":
+                    self.connection.close()  # no response at all
+                    return
+                body = server.overrides.get(path)
+                if body is None:
+                    file = server.root / path
+                    if not file.is_file():
+                        self.send_response(404)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    body = file.read_bytes()
+                # a cut transfer stands for a new version whose download breaks: another ETag
+                cut = path in server.truncate
+                etag = '"' + hashlib.sha256(body + (b"cut" if cut else b"")).hexdigest()[:16] + '"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if cut:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def http_mirror(mirror):
+    server = MirrorServer(mirror)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def live_sources(http_mirror, monkeypatch):
+    """Point every source of the territory reference at the local server (its mirror paths)."""
+    names = ["communes", "arrondissements", "epci", "departements", "regions", "contours", "insee_logement",
+             "cog_passage"]
+    for name in names:
+        src = registry.sources()[name]
+        moved = tuple(type(r)(r.key, f"{http_mirror.url}/{r.mirror}", r.mirror, r.filename) for r in src.resources_)
+        monkeypatch.setattr(type(src), "resources_", moved)
+    return http_mirror
+
+
+def test_retries_then_succeeds(http_mirror, tmp_path):
+    path = "regions.json"
+    http_mirror.root = http_mirror.root / "geo-api-gouv"
+    http_mirror.plans[path] = ["503", "drop"]
+    staged = download.stage(f"{http_mirror.url}/{path}", tmp_path / "regions.json", label="regions",
+                            progress=False, **FAST)
+    assert http_mirror.hits[path] == 3
+    assert staged.changed and staged.tmp is not None
+    staged.commit()
+    assert (tmp_path / "regions.json").read_bytes() == (http_mirror.root / path).read_bytes()
+    # the server's ETag is remembered: the next download is skipped as unchanged
+    again = download.stage(f"{http_mirror.url}/{path}", tmp_path / "regions.json", label="regions",
+                           progress=False, **FAST)
+    assert not again.changed and again.path == tmp_path / "regions.json"
+
+
+def test_gives_up_and_names_the_problem(http_mirror, tmp_path):
+    http_mirror.plans["x.json"] = ["503"] * 10
+    with pytest.raises(download.DownloadError, match=r"regions.*3 tentatives.*HTTP 503"):
+        download.stage(f"{http_mirror.url}/x.json", tmp_path / "x.json", label="regions", max_attempts=3,
+                       progress=False, **FAST)
+    assert not any(tmp_path.iterdir())  # no partial file left behind
+
+
+def test_retry_after_header():
+    assert download.retry_after_seconds("7") == 7.0
+    assert download.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a past date: retry now
+    assert download.retry_after_seconds("soon") is None
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_live_run_keeps_good_data_on_failure(live_sources, tmp_path, mirror):
+    out = tmp_path / "data"
+    first = run(None, out_dir=out, progress=False, download_kwargs=FAST)
+    assert first.ok, first.errors()
+    assert (out / "raw" / "insee_logement" / "base-cc-logement-2021-extrait.csv").exists()
+    t = pl.read_parquet(out / "territoires.parquet")
+    assert t.filter(pl.col("code") == "75056")["population"].item() == 2_103_778
+    before = _snapshot(out)
+    housing = "insee-logement/base-cc-logement-2021-extrait.csv"
+
+    # 1. a file cut short (the server announces more bytes than it sends)
+    live_sources.truncate.add(housing)
+    report = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
+    live_sources.truncate.clear()
+    assert not report.ok
+    assert any("insee_logement" in e and "tronqué" in e for e in report.errors()), report.errors()
+    assert _snapshot(out) == before
+
+    # 2. a file that lacks a column
+    original = (mirror / housing).read_bytes()
+    live_sources.overrides[housing] = (
+        pl.read_csv(io.BytesIO(original), separator=";", infer_schema=False).drop("P21_RSECOCC")
+        .write_csv(separator=";").encode()
+    )
+    report = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
+    assert any("insee_logement" in e and "P21_RSECOCC" in e for e in report.errors()), report.errors()
+    assert _snapshot(out) == before
+
+    # 3. an implausibly short file (parseable, right columns, 10 rows)
+    live_sources.overrides[housing] = b"\n".join(original.splitlines()[:11]) + b"\n"
+    report = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
+    assert any("insee_logement" in e and "minimum plausible" in e for e in report.errors()), report.errors()
+    assert _snapshot(out) == before
+
+    # 4. the server fails twice then answers: the run succeeds
+    live_sources.overrides.clear()
+    live_sources.plans[housing] = ["503", "drop"]
+    report = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
+    assert report.ok, report.errors()
