@@ -70,10 +70,10 @@ def header(t: Territory, page: st.Page) -> None:
     if message:
         st.warning(message, icon="⚠️")
     chain = list(reversed(parents(data.territoires(), t)))
-    if chain:
-        with st.container(horizontal=True, gap="small"):
-            for p in chain:
-                st.page_link(page, label=f"{p.nom} ›", query_params=state.link_params(p))
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        for p in chain:
+            st.page_link(page, label=f"{p.nom} ›", query_params=state.link_params(p))
+        st.markdown(f":material/location_on: **{md(t.nom)}** · {t.level_label}")
 
 
 def footer() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
 
 from dashboard import fmt
 
@@ -22,6 +23,17 @@ BLUES = [[222, 229, 255], [170, 186, 245], [106, 128, 222], [48, 66, 178], [0, 0
 NO_DATA_COLOUR = [220, 220, 220]
 HIGHLIGHT = [225, 0, 15]  # red #E1000F
 MAP_HEIGHT = 520
+
+
+class Deck(pdk.Deck):
+    """A pydeck Deck whose JSON is compact.
+
+    pydeck pretty-prints its JSON (indent=2), which puts every coordinate on its own indented
+    line and triples what the browser downloads; Streamlit sends `to_json()` as is.
+    """
+
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
 
 
 def escape(value: Any) -> str:
@@ -136,8 +148,8 @@ def choropleth(
         "html": f"<b>{{nom}}</b><br/>{escape(value_label)} : {{valeur}}<br/>{{extra}}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"},
     }
-    return pdk.Deck(layers=[layer], initial_view_state=view_for(bounds(features)), tooltip=tooltip,
-                    map_provider="carto", map_style="light")
+    return Deck(layers=[layer], initial_view_state=view_for(bounds(features)), tooltip=tooltip,
+                map_provider="carto", map_style="light")
 
 
 def legend(values: dict[str, float | None], unit: str, decimals: int = 1) -> list[tuple[str, str]]:

@@ -52,7 +52,8 @@ if chain:
     st.markdown("**Appartenance**")
     with st.container(horizontal=True, gap="small"):
         for p in chain:
-            st.page_link(st.session_state["page_courante"], label=f"{LEVEL_LABELS[p.niveau].capitalize()} : {p.nom}",
+            text = p.nom if p.niveau == "france" else f"{LEVEL_LABELS[p.niveau].capitalize()} : {p.nom}"
+            st.page_link(st.session_state["page_courante"], label=text,
                          query_params=state.link_params(p), icon=":material/north_west:")
 st.caption(layout.source_note(["population", "logements", "densite"]))
 
