@@ -57,6 +57,15 @@ def marts() -> dict[str, Mart]:
     return found
 
 
+def requires_of(name: str) -> tuple[str, ...]:
+    """The marts that `name` needs built before it."""
+    all_marts = marts()
+    mart = all_marts[name]
+    if mart.requires_all_marts:
+        return tuple(sorted(m for m in all_marts if m != name and not all_marts[m].requires_all_marts))
+    return tuple(mart.requires)
+
+
 def all_indicators() -> list[Indicator]:
     return [ind for mart in marts().values() for ind in mart.indicators]
 
@@ -69,7 +78,7 @@ def build_order(names: set[str]) -> list[str]:
     while changed:  # add dependants: a mart built on a rebuilt mart must be rebuilt too
         changed = False
         for m in all_marts.values():
-            if m.name not in wanted and any(r in wanted for r in m.requires):
+            if m.name not in wanted and any(r in wanted for r in requires_of(m.name)):
                 wanted.add(m.name)
                 changed = True
     order: list[str] = []
@@ -81,7 +90,7 @@ def build_order(names: set[str]) -> list[str]:
         if name in visiting:
             raise ValueError(f"dépendance circulaire autour du mart {name}")
         visiting.add(name)
-        for r in sorted(all_marts[name].requires):
+        for r in sorted(requires_of(name)):
             if r in wanted:
                 visit(r)
         visiting.discard(name)

@@ -75,7 +75,7 @@ def plan(source_names: list[str] | None, out_dir: Path) -> tuple[list[str], list
     while changed:
         changed = False
         for name in list(wanted):
-            for req in marts[name].requires:
+            for req in registry.requires_of(name):
                 if req not in wanted and req not in built:
                     wanted.add(req)
                     changed = True
@@ -139,7 +139,7 @@ def run(
     bctx = BuildContext(out_dir=out_dir, options=options, progress=progress)
     for name in tqdm(order, desc="marts", unit="mart", disable=not progress or None):
         mart = all_marts[name]
-        missing = [s for s in mart.sources if s not in parsed] + [r for r in mart.requires if r in failed]
+        missing = [s for s in mart.sources if s not in parsed] + [r for r in registry.requires_of(name) if r in failed]
         if missing:
             failed.add(name)
             report.marts.append(

@@ -47,6 +47,9 @@ class Mart:
     title: ClassVar[str]
     sources: ClassVar[tuple[str, ...]]
     requires: ClassVar[tuple[str, ...]] = ()
+    #: A mart that combines every other mart's indicators (the composite indices) sets this:
+    #: it then requires all other marts, and is rebuilt whenever one of them is.
+    requires_all_marts: ClassVar[bool] = False
     indicators: ClassVar[tuple[Indicator, ...]] = ()
 
     def build(self, ctx: BuildContext, parsed: dict[str, Parsed]) -> MartResult:
