@@ -1,0 +1,134 @@
+"""The balance view: indices recomputed from stored ranks, scopes, quadrants, bivariate classes, peers.
+
+Pure functions over `equilibre/rangs.parquet` (one percentile rank per territory and component,
+built by `etl/marts/equilibre.py`) and `territoires`. Unticking a component only recomputes the
+means (`etl.indices.compute`): nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from etl.indices import COMPONENTS, compute, quadrant
+from etl.indices import component_table as component_table  # re-exported for pages
+
+#: Colour-blind-safe 3 x 3 bivariate palette (Joshua Stevens' pink-blue scheme):
+#: BIVARIATE[collaborative class][platform class], classes 0 (rank < 33.3), 1, 2 (>= 66.7).
+BIVARIATE = [
+    ["#e8e8e8", "#dfb0d6", "#be64ac"],
+    ["#ace4e4", "#a5add3", "#8c62aa"],
+    ["#5ac8c8", "#5698b9", "#3b4994"],
+]
+CLASS_LABELS = ["faible", "moyen", "élevé"]
+QUADRANTS = ("collaboratif", "plateformisé", "les deux", "ni l'un ni l'autre")
+SCOPE_LEVELS = {  # level shown -> the parent levels that can contain it
+    "commune": ("epci", "departement"),
+    "arrondissement": ("commune",),
+    "epci": ("departement", "region"),
+    "departement": ("region", "france"),
+    "region": ("france",),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The territories drawn together: one level inside one parent."""
+
+    niveau: str
+    parent_niveau: str
+    parent_code: str
+
+
+def default_scope(t_niveau: str, row: dict) -> Scope:
+    """Where a territory is shown by default: among its siblings in its nearest parent."""
+    if t_niveau == "commune":
+        return Scope("commune", "epci", row["code_epci"]) if row.get("code_epci") else Scope(
+            "commune", "departement", row["code_departement"])
+    if t_niveau == "arrondissement":
+        return Scope("arrondissement", "commune", row["code_commune"])
+    if t_niveau == "epci":
+        return Scope("epci", "departement", row["code_departement"])
+    if t_niveau == "departement":
+        return Scope("departement", "region", row["code_region"])
+    return Scope("region", "france", "FR")
+
+
+def members(territoires: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """The territories of `scope.niveau` inside the parent (an EPCI inside a département: its main one)."""
+    col = {"epci": "code_epci", "departement": "code_departement", "region": "code_region",
+           "commune": "code_commune"}.get(scope.parent_niveau)
+    rows = territoires.filter(pl.col("niveau") == scope.niveau)
+    if scope.parent_niveau == "france" or col is None:
+        return rows
+    return rows.filter(pl.col(col) == scope.parent_code)
+
+
+def indices(ranks: pl.DataFrame, excluded: set[str] | frozenset[str] = frozenset()) -> pl.DataFrame:
+    """Both indices per territory, wide: indice_collaboratif, indice_plateformes, n_*, nature_*."""
+    long = compute(ranks, excluded=excluded)
+    wide = long.pivot(on="indice", index=["niveau", "code"], values=["valeur", "n_composantes", "nature"])
+    rename = {}
+    for idx in COMPONENTS:
+        rename[f"valeur_{idx}"] = idx
+        rename[f"n_composantes_{idx}"] = f"n_{idx}"
+        rename[f"nature_{idx}"] = f"nature_{idx}"
+    out = wide.rename({k: v for k, v in rename.items() if k in wide.columns})
+    for idx in COMPONENTS:  # a level where no territory has any component of an index
+        for c, dtype in ((idx, pl.Float64), (f"n_{idx}", pl.Int32), (f"nature_{idx}", pl.String)):
+            if c not in out.columns:
+                out = out.with_columns(pl.lit(None, dtype).alias(c))
+    return out
+
+
+def table(territoires: pl.DataFrame, ranks: pl.DataFrame, scope: Scope,
+          excluded: set[str] | frozenset[str] = frozenset()) -> pl.DataFrame:
+    """One row per territory of the scope: name, both indices, quadrant, bivariate class, components."""
+    inside = members(territoires, scope).select("niveau", "code", "nom", "population")
+    r = ranks.join(inside.select("niveau", "code"), on=["niveau", "code"], how="semi")
+    idx = indices(r, excluded)
+    comps = r.pivot(on="composante", index=["niveau", "code"], values="valeur")
+    out = inside.join(idx, on=["niveau", "code"], how="left").join(comps, on=["niveau", "code"], how="left")
+    return out.with_columns(
+        quadrant=pl.struct("indice_collaboratif", "indice_plateformes").map_elements(
+            lambda s: quadrant(s["indice_collaboratif"], s["indice_plateformes"]), return_dtype=pl.String),
+        classe_c=_tercile("indice_collaboratif"),
+        classe_p=_tercile("indice_plateformes"),
+    ).sort("nom")
+
+
+def _tercile(col: str) -> pl.Expr:
+    return (pl.when(pl.col(col).is_null()).then(None)
+            .when(pl.col(col) < 100 / 3).then(0).when(pl.col(col) < 200 / 3).then(1).otherwise(2)).cast(pl.Int8)
+
+
+def bivariate_colour(classe_c: int | None, classe_p: int | None) -> str | None:
+    if classe_c is None or classe_p is None:
+        return None
+    return BIVARIATE[classe_c][classe_p]
+
+
+def standing_among(ranks: pl.DataFrame, code: str, niveau: str, group: list[str]) -> pl.DataFrame:
+    """For each component of the territory, its percentile among `group` (peers plus itself).
+
+    Same formula as the national ranks: (average rank - 1) / (n - 1) x 100 within the group.
+    """
+    sub = ranks.filter((pl.col("niveau") == niveau) & pl.col("code").is_in([code, *group]))
+    ranked = sub.with_columns(
+        _r=pl.col("valeur").rank(method="average").over("composante"),
+        _n=pl.len().over("composante"),
+    ).with_columns(
+        rang_pairs=pl.when(pl.col("_n") > 1).then((pl.col("_r") - 1) / (pl.col("_n") - 1) * 100).otherwise(50.0),
+        n_pairs=pl.col("_n") - 1,
+    )
+    return ranked.filter(pl.col("code") == code).select(
+        "indice", "composante", "valeur", "periode", "nature", "rang", "rang_pairs", "n_pairs"
+    ).sort("indice", "composante")
+
+
+def parse_excluded(value: str | None) -> tuple[set[str], list[str]]:
+    """Unticked components from the URL (`sans=a,b`): the known ones, and the unknown ones to report."""
+    known = {c.indicateur for comps in COMPONENTS.values() for c in comps}
+    asked = [v.strip() for v in (value or "").split(",") if v.strip()]
+    return {a for a in asked if a in known}, [a for a in asked if a not in known]
