@@ -21,6 +21,8 @@ zone. Tables `vtc/estimation.parquet` (the model's real inputs and factors) and
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import Counter
 
 import polars as pl
@@ -116,8 +118,9 @@ def _levels_with_rate(values: pl.DataFrame, arr_values: pl.DataFrame | None, com
             _couvert=pl.lit(1, pl.Int64), _communes=pl.lit(1, pl.Int64))
     out = roll_up(base, communes, sums, arrondissements=arr)
     if factors:
-        out = out.with_columns(pl.sum_horizontal(pl.col(z) * f for z, f in factors.items()).alias(count)).drop(
-            list(factors))
+        # a plain sum, so that a territory without any value stays null (sum_horizontal would give 0)
+        terms = [pl.col(z) * f for z, f in factors.items()]
+        out = out.with_columns(functools.reduce(operator.add, terms).alias(count)).drop(list(factors))
     if complete_only:
         out = out.filter(pl.col("_couvert") == pl.col("_communes"))
     return out.filter(pl.col(count).is_not_null()).with_columns(
