@@ -46,11 +46,7 @@ outline = data.features("region") if t.niveau == "france" else data.features(t.n
 around = tl.places_around(lieux, maps.bounds(outline), margin_km=2 * tl.COVERAGE_KM) if outline else mine
 deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires)
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_tiers_lieux")
-legend = " ".join(
-    f"<span style='display:inline-block;width:12px;height:12px;border-radius:6px;background:{c};"
-    f"margin:0 4px 0 10px'></span>{layout.md(text)}" for c, text in tl.legend_items()
-)
-st.markdown(legend, unsafe_allow_html=True)
+layout.map_legend(tl.legend_items(), round_marks=True)
 st.caption(
     f"Gros points : lieux du territoire ; petits points : lieux voisins. Disque bleu : {tl.COVERAGE_KM} km à vol "
     f"d'oiseau autour de chaque lieu. Survoler un lieu pour son nom, son type, son adresse et son site. "

@@ -49,19 +49,8 @@ if around.height:
     names = dict(around.select("code", "nom").iter_rows())
     deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
                            decimals=meta["decimales"], highlight=[t.code])
-    event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key="carte_vtc",
-                            height=maps.MAP_HEIGHT)
-    picked = (event.selection.objects or {}).get("territoires") if event else None
-    if picked:
-        code = picked[0].get("properties", {}).get("code") or picked[0].get("code")
-        if code and code != t.code:
-            state.select(map_level, code)
-            st.rerun()
-    st.markdown(" ".join(
-        f"<span style='display:inline-block;width:12px;height:12px;background:{c};border:1px solid #999;"
-        f"margin:0 4px 0 10px'></span>{layout.md(text)}" for c, text in maps.legend(values, meta["unite"],
-                                                                                     meta["decimales"])
-    ), unsafe_allow_html=True)
+    layout.clickable_map(deck, t, map_level, key="carte_vtc")
+    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
     natures = set(values_df["nature"].to_list())
     periods = sorted(set(values_df["periode"].to_list()))
     st.caption(
