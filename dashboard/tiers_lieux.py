@@ -7,11 +7,13 @@ are escaped for the map's tooltip (HTML) and shown as plain text in tables.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import polars as pl
 import pydeck as pdk
+import shapely
 
 from dashboard import fmt, maps
 from dashboard.territory import Territory
@@ -22,6 +24,7 @@ PLACES_TABLE = "tiers_lieux/lieux.parquet"
 KEY_INDICATORS = ["tiers_lieux", "tiers_lieux_pour_10000_hab", "part_pop_10km_tiers_lieu", "part_pop_20km_tiers_lieu"]
 COVERAGE_KM = 10
 TYPE_COLOURS = {"coworking": [0, 0, 145], "fablab": [225, 0, 15], "inconnu": [110, 110, 110]}
+COVERAGE_COLOUR = [106, 128, 222]
 SHORT_TYPES = {"coworking": "coworking", "fablab": "fablab", "inconnu": "type non renseigné"}
 #: Which column of the places table holds each level's code.
 LEVEL_COLUMNS = {"commune": "code_commune", "arrondissement": "code_arrondissement", "epci": "code_epci",
@@ -35,15 +38,12 @@ def places_of(lieux: pl.DataFrame, t: Territory) -> pl.DataFrame:
     return lieux.filter(pl.col(LEVEL_COLUMNS[t.niveau]) == t.code)
 
 
-def places_around(lieux: pl.DataFrame, box: tuple[float, float, float, float] | None, margin_km: float) -> pl.DataFrame:
-    """The places within a bounding box widened by `margin_km` (neighbours whose coverage reaches in)."""
+def places_around(lieux: pl.DataFrame, box: tuple[float, float, float, float] | None) -> pl.DataFrame:
+    """The places inside a bounding box (see `view_box`): the territory's and its neighbours'."""
     if box is None:
         return lieux
     x0, y0, x1, y1 = box
-    dlat = margin_km / 111.0
-    dlon = margin_km / (111.0 * max(math.cos(math.radians((y0 + y1) / 2)), 0.1))
-    return lieux.filter(pl.col("longitude").is_between(x0 - dlon, x1 + dlon)
-                        & pl.col("latitude").is_between(y0 - dlat, y1 + dlat))
+    return lieux.filter(pl.col("longitude").is_between(x0, x1) & pl.col("latitude").is_between(y0, y1))
 
 
 def type_counts(places: pl.DataFrame) -> dict[str, int]:
@@ -65,7 +65,7 @@ def places_table(places: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFram
             pl.col("adresse").fill_null("").alias("Adresse"),
             pl.col("code_postal").fill_null("").alias("Code postal"),
             pl.col("Commune").fill_null(""),
-            pl.col("site_web").alias("Site web"),
+            pl.col("site_web").fill_null("").alias("Site web"),
         )
     )
 
@@ -105,12 +105,42 @@ def farthest_communes(indicateurs: pl.DataFrame, territoires: pl.DataFrame, lieu
     )
 
 
+def coverage_area(places: pl.DataFrame, km: float = COVERAGE_KM, vertices: int = 32) -> dict | None:
+    """The area within `km` of any place, as one GeoJSON geometry (the union of the discs).
+
+    One polygon rather than one disc per place, so that overlapping discs do not pile up into
+    an opaque blob on the map. Discs are drawn in lon/lat (wider in longitude by 1/cos(latitude)),
+    which is exact enough at this scale.
+    """
+    if places.height == 0:
+        return None
+    lon, lat = places["longitude"].to_numpy(), places["latitude"].to_numpy()
+    angle = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    radius = km / 111.2  # degrees of latitude
+    xs = lon[:, None] + radius * np.cos(angle)[None, :] / np.cos(np.radians(lat))[:, None]
+    ys = lat[:, None] + radius * np.sin(angle)[None, :]
+    area = shapely.union_all(shapely.polygons(np.stack([xs, ys], axis=-1)))
+    return json.loads(shapely.to_geojson(shapely.set_precision(area, 1e-4)))
+
+
+def view_box(outline: list[dict], margin_km: float) -> tuple[float, float, float, float] | None:
+    """The outline's bounding box widened by `margin_km`, so that the coverage around it shows."""
+    box = maps.bounds(outline)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    dlat = margin_km / 111.2
+    dlon = margin_km / (111.2 * max(math.cos(math.radians((y0 + y1) / 2)), 0.1))
+    return x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat
+
+
 def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], territoires: pl.DataFrame,
-              *, coverage_km: float = COVERAGE_KM) -> pdk.Deck:
-    """The territory's outline, a `coverage_km` disc around every place, and the places.
+              *, coverage: dict | None = None, box: tuple[float, float, float, float] | None = None) -> pdk.Deck:
+    """The territory's outline, the area within 10 km of a place (`coverage_area`), and the places.
 
     Places of the territory are drawn larger than the neighbours shown around it. The tooltip
-    (name, type, address, website) is built from escaped text only.
+    (name, type, address, website) is built from escaped text only. `box`: what the view fits
+    (None: metropolitan France).
     """
     names = dict(territoires.filter(pl.col("niveau") == "commune").select("code", "nom").iter_rows())
     records = []
@@ -127,20 +157,16 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
                                                                                  else 150],
             "rayon": 6 if r["identifiant"] in inside else 3,
         })
+    area = [{"type": "Feature", "properties": {}, "geometry": coverage}] if coverage else []
     layers = [
+        pdk.Layer("GeoJsonLayer", id="couverture", data={"type": "FeatureCollection", "features": area},
+                  stroked=False, filled=True, get_fill_color=COVERAGE_COLOUR + [70], pickable=False),
         pdk.Layer("GeoJsonLayer", id="territoire", data={"type": "FeatureCollection", "features": outline},
-                  stroked=True, filled=True, get_fill_color=[0, 0, 145, 18], get_line_color=[0, 0, 145],
-                  line_width_min_pixels=2, pickable=False),
-        pdk.Layer("ScatterplotLayer", id="couverture", data=records, get_position=["lon", "lat"],
-                  get_radius=coverage_km * 1000, get_fill_color=[106, 128, 222, 45], stroked=False, pickable=False),
+                  stroked=True, filled=False, get_line_color=[0, 0, 145], line_width_min_pixels=2, pickable=False),
         pdk.Layer("ScatterplotLayer", id="lieux", data=records, get_position=["lon", "lat"], get_radius="rayon",
                   radius_units="'pixels'", get_fill_color="couleur", get_line_color=[255, 255, 255],
                   stroked=True, line_width_min_pixels=1, pickable=True),
     ]
-    box = maps.bounds(outline)
-    if box is None and records:
-        xs, ys = places["longitude"], places["latitude"]
-        box = (xs.min(), ys.min(), xs.max(), ys.max())
     tooltip = {
         "html": "<b>{nom}</b><br/>{type}<br/>{adresse}<br/>{site}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"},
@@ -152,7 +178,7 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
 def legend_items() -> list[tuple[str, str]]:
     """(hex colour, French label) for the map's legend."""
     return [(maps.hex_colour(TYPE_COLOURS[k]), TYPE_LABELS[k]) for k in TYPE_LABELS] + [
-        (maps.hex_colour([106, 128, 222]), f"à moins de {COVERAGE_KM} km d'un tiers-lieu")]
+        (maps.hex_colour(COVERAGE_COLOUR), f"à moins de {COVERAGE_KM} km d'un tiers-lieu")]
 
 
 def distance_text(km: float | None) -> str:

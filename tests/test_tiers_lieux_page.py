@@ -66,7 +66,8 @@ def test_page_for_each_level(app, niveau, code, count, rows):
     deck = deck_json(at)
     inside = [p for p in layer(deck, "lieux")["data"] if p["rayon"] == 6]
     assert len(inside) == rows
-    assert layer(deck, "couverture")["getRadius"] == 10_000  # the 10 km coverage around every place shown
+    coverage = layer(deck, "couverture")["data"]["features"]  # the area within 10 km of a place
+    assert len(coverage) == 1 and coverage[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     if rows:
         places = table_with(at, "Site web")
         assert places.shape[0] == rows
@@ -112,7 +113,7 @@ def test_tooltip_text_is_escaped(territoires):
         "code_commune": ["33063"],
     })
     deck = tl.place_map([], place, {"x-1"}, territoires)
-    record = json.loads(deck.to_json())["layers"][2]["data"][0]
+    record = layer(json.loads(deck.to_json()), "lieux")["data"][0]
     assert record["nom"] == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
     assert "<b>" not in record["adresse"] and "&lt;b&gt;" in record["adresse"]
     assert record["site"] == "https://example.org/?a=1&amp;b=&lt;2&gt;"
@@ -124,3 +125,19 @@ def test_places_of_each_level(data_dir):
     assert tl.places_of(lieux, Territory("region", "75", "Nouvelle-Aquitaine")).height == 225
     assert tl.type_counts(tl.places_of(lieux, Territory("departement", "23", "Creuse"))) == {
         "coworking": 8, "fablab": 1, "inconnu": 0}
+
+
+def test_coverage_area_on_a_hand_made_case():
+    """Two places 5 km apart at 45°N: one area; points 9 km east are in it, 11 km east are not."""
+    import shapely
+
+    from etl.geo import haversine_km
+
+    deg_lon = 1 / haversine_km(0.0, 45.0, 1.0, 45.0)  # degrees of longitude per km at 45°N
+    places = pl.DataFrame({"longitude": [0.0, 5 * deg_lon], "latitude": [45.0, 45.0]})
+    area = shapely.from_geojson(json.dumps(tl.coverage_area(places)))
+    assert area.geom_type == "Polygon"  # the two discs merge
+    assert area.contains(shapely.Point(5 * deg_lon + 9 * deg_lon, 45.0))
+    assert not area.contains(shapely.Point(5 * deg_lon + 11 * deg_lon, 45.0))
+    assert not area.contains(shapely.Point(0.0, 45.0 + 11 / 111.2))
+    assert tl.coverage_area(places.head(0)) is None

@@ -43,13 +43,26 @@ else:
 # -- map -------------------------------------------------------------------------------------------
 st.subheader("Carte des tiers-lieux")
 outline = data.features("region") if t.niveau == "france" else data.features(t.niveau, (t.code,))
-around = tl.places_around(lieux, maps.bounds(outline), margin_km=2 * tl.COVERAGE_KM) if outline else mine
-deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires)
+# the view: the territory and 10 km around it (for a commune without a place, up to its nearest one)
+nearest = data.indicateurs().filter((pl.col("indicateur") == "distance_tiers_lieu_km") & (pl.col("niveau") == t.niveau)
+                                    & (pl.col("code") == t.code))["valeur"]
+margin = max(tl.COVERAGE_KM, (nearest[0] + 2) if mine.height == 0 and nearest.len() else 0)
+box = None if t.niveau == "france" else tl.view_box(outline, margin)
+around = tl.places_around(lieux, tl.view_box(outline, margin + tl.COVERAGE_KM) if box else None)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def coverage(ids: tuple[str, ...]) -> dict | None:
+    return tl.coverage_area(lieux.filter(pl.col("identifiant").is_in(list(ids))))
+
+
+deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires,
+                    coverage=coverage(tuple(sorted(around["identifiant"]))), box=box)
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_tiers_lieux")
 layout.map_legend(tl.legend_items(), round_marks=True)
 st.caption(
-    f"Gros points : lieux du territoire ; petits points : lieux voisins. Disque bleu : {tl.COVERAGE_KM} km à vol "
-    f"d'oiseau autour de chaque lieu. Survoler un lieu pour son nom, son type, son adresse et son site. "
+    f"Gros points : lieux du territoire ; petits points : lieux voisins. Zone bleue : à moins de {tl.COVERAGE_KM} km "
+    f"à vol d'oiseau d'un lieu. Survoler un lieu pour son nom, son type, son adresse et son site. "
     f"{source_caption}."
 )
 
