@@ -15,6 +15,13 @@ from dashboard import compare, fmt
 from dashboard.territory import Territory, parents
 
 
+def with_unit(value: float | None, unit: str, decimals: int) -> str:
+    """`fmt.with_unit`, with a counted unit in the singular below 2, as French writes it: "0 lieu", "1 équipement"."""
+    if not fmt.is_missing(value) and abs(value) < 2 and unit.endswith(("s", "x")) and " " not in unit:
+        unit = unit[:-1]
+    return fmt.with_unit(value, unit, decimals)
+
+
 @dataclass(frozen=True)
 class KeyFigure:
     """One big number and what gives it meaning."""
@@ -32,13 +39,13 @@ class KeyFigure:
     comparaisons: list[tuple[str, float | None]] = field(default_factory=list)
 
     def text(self) -> str:
-        """The value in French for a big number: "9 lieux", "47,3 %", "0,78" (a rate's unit is in its label)."""
+        """The value in French for a big number: "9 lieux", "1 lieu", "47,3 %", "0,78" (a rate's unit is in its label)."""
         unit = "" if self.unite.startswith("pour ") else self.unite
-        return fmt.with_unit(self.valeur, unit, self.decimales)
+        return with_unit(self.valeur, unit, self.decimales)
 
     def caption(self) -> str:
         """The period, then "Communes comparables (médiane de 10) : 0,4 · Gironde : 0,6 · France : 0,2"."""
-        parts = [f"{label} : {fmt.with_unit(v, self.unite, self.decimales)}" for label, v in self.comparaisons]
+        parts = [f"{label} : {with_unit(v, self.unite, self.decimales)}" for label, v in self.comparaisons]
         when = fmt.period(self.periode) if self.periode else ""
         label = fmt.nature_label(self.nature or "")
         head = f"{when}" + (f" ({label})" if label else "")

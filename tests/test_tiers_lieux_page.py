@@ -48,7 +48,7 @@ def texts(at) -> str:
 
 @pytest.mark.parametrize(("niveau", "code", "count", "rows"), [
     ("commune", "44109", "27 lieux", 27),          # Nantes: a commune with places
-    ("commune", "23076", "0 lieux", 0),            # Évaux-les-Bains: a commune without
+    ("commune", "23076", "0 lieu", 0),             # Évaux-les-Bains: a commune without
     ("epci", "243300316", "65 lieux", 65),         # Bordeaux Métropole
     ("departement", "23", "9 lieux", 9),           # Creuse
     ("france", "FR", "1\u202f512 lieux", 1_512),

@@ -309,6 +309,24 @@ def test_sirene_parser_and_partial_coverage(tmp_path, data_dir, history):
     assert value(real, "france", "FR", "vtc_equipements", "2024-03") is None
 
 
+def test_sirene_download_from_a_local_server(local_server, tmp_path, monkeypatch):
+    from etl.sources import sirene_vtc
+
+    root, base = local_server
+    for dep, commune in (("33", "33063"), ("2A", "2A004")):
+        write_sirene(root / f"geo_siret_{dep}.csv.gz", [
+            sirene_row("83234567800011", commune, "A", "49.32Z", "2024-04-02T08:00:00")])
+    monkeypatch.setattr(sirene_vtc, "BASE", base)
+    ctx = FetchContext(mirror=None, raw_dir=tmp_path / "raw", progress=False,
+                       options={"vtc_source": "sirene", "sirene_departements": "33,2A"},
+                       download_kwargs={"max_attempts": 1})
+    parsed, info = fetch(registry.sources()["sirene_vtc"], ctx)
+    assert dict(parsed.frame.iter_rows()) == {"2A004": 1, "33063": 1}
+    assert parsed.tables["couverture"]["periode"].to_list() == ["2024-04", "2024-04"]
+    assert sorted(info.files) == ["dep_2A", "dep_33"]
+    assert (tmp_path / "raw" / "sirene_vtc" / "geo_siret_2A.csv.gz").exists()
+
+
 def test_sirene_departements_option():
     src = registry.sources()["sirene_vtc"]
     ctx = FetchContext(mirror=None, raw_dir=Path("/x"), options={"sirene_departements": "33, 2a,971"})

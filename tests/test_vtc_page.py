@@ -7,6 +7,7 @@ import pytest
 
 from dashboard import fmt
 from dashboard import vtc as v
+from dashboard.figures import with_unit
 from dashboard.territory import Territory
 from tests.test_tiers_lieux_page import bad_link, table_with
 
@@ -35,9 +36,9 @@ def test_page_for_each_level(app, ind, niveau, code):
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     expected = one(ind, niveau, code, "vtc_equipements", "2018")
-    assert metrics["Taxis et VTC (estimation)"] == fmt.with_unit(expected, "équipements")
-    assert metrics["Taxis (BPE, avant les VTC)"] == fmt.with_unit(one(ind, niveau, code, "taxis_bpe", "2013"),
-                                                                  "équipements")
+    assert metrics["Taxis et VTC (estimation)"] == with_unit(expected, "équipements", 0)
+    assert metrics["Taxis (BPE, avant les VTC)"] == with_unit(one(ind, niveau, code, "taxis_bpe", "2013"),
+                                                              "équipements", 0)
     # the estimate is labelled and explained, and the note says what is and is not counted
     assert any("Estimation, pas une mesure" in w.value for w in at.warning)
     assert any("56 000 chauffeurs VTC" in i.value for i in at.info)

@@ -22,7 +22,10 @@ import polars as pl
 from etl.cog import COMMUNE_CODE_RE
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
 
+#: Where the extracts come from (INSEE's releases as kept by a public research repository): provenance
+#: only, the files there are in INSEE's original wide formats (see `archive`).
 ORIGIN = "https://github.com/JGravier/postdoc_services_publics/tree/HEAD/BPE/data"
+ORIGIN_AU = "https://github.com/JGravier/postdoc_services_publics/blob/HEAD/BPE/data/bpe1318_nb_equip_au.dbf"
 COMMUNE_COLUMNS = {"nb_taxi_2009": "taxis_2009", "nb_taxi_2013": "taxis_2013"}
 AU_COLUMNS = ["id_au2010", "libelle_au2010", "typequ", "nb_2013", "nb_2018"]
 #: Categories of the rows that are not aires urbaines (the last three characters of a 5-character id).
@@ -57,7 +60,7 @@ class BpeHistorique(Source):
     min_rows = 30_000
     resources_ = (
         Resource("communes", ORIGIN, "bpe-historique/bpe_taxi_par_commune_2009_2013.csv"),
-        Resource("aires_urbaines", ORIGIN, "bpe-historique/bpe_E101_taxi_vtc_par_aire_urbaine2010_2013_2018.csv"),
+        Resource("aires_urbaines", ORIGIN_AU, "bpe-historique/bpe_E101_taxi_vtc_par_aire_urbaine2010_2013_2018.csv"),
     )
 
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
