@@ -9,9 +9,10 @@ import re
 from datetime import datetime
 
 import polars as pl
+import pydeck as pdk
 import streamlit as st
 
-from dashboard import data, fmt, state
+from dashboard import data, fmt, maps, state
 from dashboard.territory import Territory, parents, search, with_search_names
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -112,3 +113,23 @@ def source_note(indicator_ids: list[str], catalogue: pl.DataFrame | None = None)
     rows = cat.filter(pl.col("indicateur").is_in(indicator_ids)).select("source", "licence").unique(maintain_order=True)
     parts = [f"{s} ({lic})" for s, lic in rows.iter_rows()]
     return "Source : " + " ; ".join(dict.fromkeys(parts)) if parts else ""
+
+
+def clickable_map(deck: pdk.Deck, t: Territory, map_level: str, *, key: str, layer_id: str = "territoires") -> None:
+    """Show a map built by `maps.choropleth`; a click on another territory of `map_level` selects it."""
+    event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=key, height=maps.MAP_HEIGHT)
+    picked = (event.selection.objects or {}).get(layer_id) if event else None
+    if picked:
+        code = picked[0].get("properties", {}).get("code") or picked[0].get("code")
+        if code and code != t.code:
+            state.select(map_level, code)
+            st.rerun()
+
+
+def map_legend(items: list[tuple[str, str]], *, round_marks: bool = False) -> None:
+    """Colour marks and their labels under a map (labels escaped): `items` as from `maps.legend`."""
+    shape = "border-radius:6px;" if round_marks else "border:1px solid #999;"
+    st.markdown(" ".join(
+        f"<span style='display:inline-block;width:12px;height:12px;{shape}background:{c};margin:0 4px 0 10px'>"
+        f"</span>{md(text)}" for c, text in items
+    ), unsafe_allow_html=True)

@@ -45,7 +45,8 @@ def quantile_breaks(values: Iterable[float | None], k: int = 5) -> list[float]:
     arr = np.array([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float)
     if arr.size == 0:
         return []
-    return sorted(set(np.quantile(arr, [i / k for i in range(1, k)]).tolist()))
+    # a break at the minimum would make an empty first class ("less than 0" when many values are 0)
+    return sorted({b for b in np.quantile(arr, [i / k for i in range(1, k)]).tolist() if b > arr.min()})
 
 
 def colour_for(value: float | None, breaks: list[float], palette: list[list[int]] = BLUES) -> list[int]:

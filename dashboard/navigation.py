@@ -17,4 +17,6 @@ def pages() -> dict[str, list[st.Page]]:
         "Territoire": [
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
         ],
+        "Collaboratif": [page("tiers_lieux.py", "Tiers-lieux", ":material/co_present:", "tiers-lieux")],
+        "Plateformes": [page("vtc_taxis.py", "VTC et taxis", ":material/local_taxi:", "vtc-taxis")],
     }

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="lire un miroir local au lieu des URL en ligne (sans chemin : ../shared/opendata)")
     p_run.add_argument("--out", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
     p_run.add_argument("--quiet", action="store_true", help="sans barres de progression")
+    p_run.add_argument("--vtc-source", choices=["bpe", "sirene"],
+                       help="comptage des taxis-VTC : BPE de l'Insee (défaut) ou établissements Sirene NAF 49.32Z")
+    p_run.add_argument("--sirene-departements", help="avec --vtc-source sirene : départements à lire (ex. 33,75)")
     p_run.set_defaults(func=cmd_run)
 
     args = parser.parse_args(argv)

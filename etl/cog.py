@@ -28,6 +28,44 @@ class Harmonised:
     rejected: Counter = field(default_factory=Counter)
 
 
+def classify_codes(
+    df: pl.DataFrame,
+    *,
+    code_col: str,
+    passage: pl.DataFrame,
+    communes: pl.Series | list[str],
+    arrondissements: pl.DataFrame,
+) -> pl.DataFrame:
+    """Row by row, what a commune code of an older geography is today (rows are kept, in order).
+
+    Adds `kind` ("actuel", "ancien", "arrondissement" or "inconnu"), `code_commune` (today's
+    commune; the city for an arrondissement; null when unknown) and `code_arrondissement`
+    (the arrondissement's own code, else null). Arguments as in `harmonise_communes`.
+    """
+    current = pl.DataFrame({"_code": pl.Series(communes, dtype=pl.String)}).with_columns(_current=pl.lit(True))
+    arr = arrondissements.select(pl.col("code").alias("_code"), pl.col("code_commune").alias("_parent"))
+    return (
+        df.with_columns(pl.col(code_col).cast(pl.String).str.strip_chars().alias("_code"))
+        .join(current, on="_code", how="left", maintain_order="left")
+        .join(arr, on="_code", how="left", maintain_order="left")
+        .join(passage.select(pl.col("code_ancien").alias("_code"), pl.col("code_actuel").alias("_former")),
+              on="_code", how="left", maintain_order="left")
+        .with_columns(
+            kind=pl.when(pl.col("_current").is_not_null()).then(pl.lit("actuel"))
+            .when(pl.col("_parent").is_not_null()).then(pl.lit("arrondissement"))
+            .when(pl.col("_former").is_not_null()).then(pl.lit("ancien"))
+            .otherwise(pl.lit("inconnu"))
+        )
+        .with_columns(
+            code_commune=pl.when(pl.col("kind") == "actuel").then(pl.col("_code"))
+            .when(pl.col("kind") == "ancien").then(pl.col("_former"))
+            .when(pl.col("kind") == "arrondissement").then(pl.col("_parent")),
+            code_arrondissement=pl.when(pl.col("kind") == "arrondissement").then(pl.col("_code")),
+        )
+        .drop("_code", "_current", "_parent", "_former")
+    )
+
+
 def harmonise_communes(
     df: pl.DataFrame,
     *,
@@ -50,20 +88,9 @@ def harmonise_communes(
     A null value stays null unless another row of the same commune has a value: a commune that
     had no data does not become 0.
     """
-    current = pl.DataFrame({"code": pl.Series(communes, dtype=pl.String)}).with_columns(kind=pl.lit("actuel"))
-    arr = arrondissements.select(pl.col("code"), pl.col("code_commune").alias("_parent"))
-    classified = (
-        df.rename({code_col: "_code"})
-        .with_columns(pl.col("_code").cast(pl.String).str.strip_chars())
-        .join(current.rename({"code": "_code"}), on="_code", how="left")
-        .join(arr.rename({"code": "_code"}), on="_code", how="left")
-        .join(passage.rename({"code_ancien": "_code"}), on="_code", how="left")
-        .with_columns(
-            kind=pl.when(pl.col("kind").is_not_null()).then(pl.lit("actuel"))
-            .when(pl.col("_parent").is_not_null()).then(pl.lit("arrondissement"))
-            .when(pl.col("code_actuel").is_not_null()).then(pl.lit("ancien"))
-            .otherwise(pl.lit("inconnu"))
-        )
+    classified = classify_codes(
+        df.select(code_col, *sum_cols).rename({code_col: "_source_code"}), code_col="_source_code",
+        passage=passage, communes=communes, arrondissements=arrondissements,
     )
     rejected = Counter()
     n_unknown = classified.filter(pl.col("kind") == "inconnu").height
@@ -74,18 +101,14 @@ def harmonise_communes(
     if n_former:
         remapped["codes anciens ramenés à la commune actuelle"] = n_former
 
-    to_commune = classified.filter(pl.col("kind").is_in(["actuel", "ancien"])).with_columns(
-        code_commune=pl.when(pl.col("kind") == "ancien").then(pl.col("code_actuel")).otherwise(pl.col("_code"))
-    )
+    to_commune = classified.filter(pl.col("kind").is_in(["actuel", "ancien"]))
     arr_rows = classified.filter(pl.col("kind") == "arrondissement")
     if arrondissement_mode == "rollup" and arr_rows.height:
         remapped["arrondissements additionnés dans leur ville"] = arr_rows.height
-        to_commune = pl.concat(
-            [to_commune, arr_rows.with_columns(code_commune=pl.col("_parent"))], how="diagonal_relaxed"
-        )
+        to_commune = pl.concat([to_commune, arr_rows])
     return Harmonised(
         communes=_sum_by(to_commune, "code_commune", sum_cols),
-        arrondissements=_sum_by(arr_rows.rename({"_code": "code_arrondissement"}), "code_arrondissement", sum_cols),
+        arrondissements=_sum_by(arr_rows, "code_arrondissement", sum_cols),
         remapped=remapped,
         rejected=rejected,
     )

@@ -68,3 +68,36 @@ def haversine_km(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.
     lon1, lat1, lon2, lat2 = map(np.radians, (lon1, lat1, lon2, lat2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     return 2 * 6371.0 * np.arcsin(np.sqrt(a))
+
+
+EARTH_RADIUS_KM = 6371.0
+
+
+def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    lon, lat = np.radians(np.asarray(lon, dtype=float)), np.radians(np.asarray(lat, dtype=float))
+    return np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
+
+
+def nearest_km(
+    lon: np.ndarray, lat: np.ndarray, target_lon: np.ndarray, target_lat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Great-circle distance (km) from each point to the nearest target, and that target's index.
+
+    A k-d tree over 3-D unit vectors (scipy `cKDTree`): the straight-line (chord) distance
+    between unit vectors grows with the great-circle distance, so the nearest by chord is the
+    nearest on the sphere, for all points at once instead of a points x targets double loop.
+    Points with a missing coordinate get NaN and index -1.
+    """
+    from scipy.spatial import cKDTree
+
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    dist = np.full(lon.shape, np.nan)
+    index = np.full(lon.shape, -1, dtype=np.int64)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if len(target_lon) == 0 or not ok.any():
+        return dist, index
+    tree = cKDTree(_unit_vectors(target_lon, target_lat))
+    chord, idx = tree.query(_unit_vectors(lon[ok], lat[ok]), k=1)
+    dist[ok] = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(chord / 2, 1.0))
+    index[ok] = idx
+    return dist, index

@@ -35,7 +35,9 @@ def roll_up(
     `values` count as "no data", so they do not turn a null into a 0 either.
     """
     parents = communes.select("code", "code_epci", "code_departement", "code_region")
-    base = values.rename({code_col: "code"}).join(parents, on="code", how="left")
+    # sorted: float sums must not depend on the row order a join happened to produce (the embedded
+    # data is rebuilt and compared byte for byte)
+    base = values.rename({code_col: "code"}).join(parents, on="code", how="left").sort("code")
     unknown = base.filter(pl.col("code_departement").is_null())
     if unknown.height:
         raise ValueError(f"codes de commune inconnus dans roll_up : {unknown['code'].head(5).to_list()}")

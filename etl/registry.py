@@ -48,7 +48,7 @@ def marts() -> dict[str, Mart]:
             found[mart.name] = mart
     known = sources()
     for mart in found.values():
-        for s in mart.sources:
+        for s in (*mart.sources, *mart.optional_sources):
             if s not in known:
                 raise ValueError(f"le mart {mart.name} lit une source inconnue : {s}")
         for r in mart.requires:

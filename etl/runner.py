@@ -19,18 +19,19 @@ from tqdm import tqdm
 from etl import registry
 from etl.indicators import catalogue_frame, conform
 from etl.marts.base import BuildContext
-from etl.sources.base import FetchContext, Parsed, SourceError, fetch
+from etl.sources.base import AbsentFromMirror, FetchContext, Parsed, SourceError, fetch
 from etl.store import read_manifest, update_manifest, write_parquet
 
 
 @dataclass
 class SourceReport:
     name: str
-    status: str  # "ok", "inchangé", "erreur"
+    status: str  # "ok", "inchangé", "absent" (live-only source, mirror run), "erreur"
     rows_read: int = 0
     rejected: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     error: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -58,15 +59,22 @@ class RunReport:
         return [s.error for s in self.sources if s.error] + [m.error for m in self.marts if m.error]
 
 
-def plan(source_names: list[str] | None, out_dir: Path) -> tuple[list[str], list[str]]:
-    """Which sources to fetch and which marts to build, in order."""
+def plan(
+    source_names: list[str] | None, out_dir: Path, options: dict[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """Which sources to fetch and which marts to build, in order.
+
+    A mart's optional sources are fetched when named, or when selected by the run options
+    (`Source.selected`, for example `--vtc-source`).
+    """
     sources = registry.sources()
     marts = registry.marts()
+    options = options or {}
     if source_names:
         unknown = [s for s in source_names if s not in sources]
         if unknown:
             raise SourceError(f"source(s) inconnue(s) : {', '.join(unknown)} (voir `python -m etl list`)")
-        wanted = {m.name for m in marts.values() if set(m.sources) & set(source_names)}
+        wanted = {m.name for m in marts.values() if set(m.sources + m.optional_sources) & set(source_names)}
     else:
         wanted = set(marts)
     built = set(read_manifest(out_dir)["marts"])
@@ -81,6 +89,7 @@ def plan(source_names: list[str] | None, out_dir: Path) -> tuple[list[str], list
                     changed = True
     order = registry.build_order(wanted)
     needed = set(source_names or []) | {s for m in order for s in marts[m].sources}
+    needed |= {s for m in order for s in marts[m].optional_sources if sources[s].selected(options)}
     return sorted(needed), order
 
 
@@ -98,7 +107,7 @@ def run(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     options = options or {}
-    needed, order = plan(source_names, out_dir)
+    needed, order = plan(source_names, out_dir, options)
     report = RunReport()
     fctx = FetchContext(
         mirror=Path(mirror) if mirror else None,
@@ -116,6 +125,11 @@ def run(
         t0 = time.perf_counter()
         try:
             result, info = fetch(src, fctx)
+        except AbsentFromMirror as exc:  # a live-only source: not an error unless it was asked for by name
+            status = "erreur" if name in (source_names or []) else "absent"
+            report.sources.append(SourceReport(name, status, seconds=time.perf_counter() - t0,
+                                               error=str(exc) if status == "erreur" else None, note=str(exc)))
+            continue
         except SourceError as exc:
             report.sources.append(SourceReport(name, "erreur", seconds=time.perf_counter() - t0, error=str(exc)))
             continue
@@ -148,7 +162,8 @@ def run(
             continue
         t0 = time.perf_counter()
         try:
-            result = mart.build(bctx, {s: parsed[s] for s in mart.sources})
+            inputs = [*mart.sources, *(s for s in mart.optional_sources if s in parsed)]
+            result = mart.build(bctx, {s: parsed[s] for s in inputs})
             files: dict[str, Any] = {}
             rows = 0
             tables = dict(result.tables)
@@ -196,6 +211,8 @@ def format_report(report: RunReport) -> str:
             lines.append(f"    rejet : {reason} : {_n(n)}")
         if s.error:
             lines.append(f"    ERREUR : {s.error}")
+        elif s.note:
+            lines.append(f"    note : {s.note}")
     lines.append("")
     lines.append(f"{'mart':<28}{'état':<10}{'écrites':>12}{'rejetées':>10}{'durée':>9}")
     for m in report.marts:

@@ -79,20 +79,9 @@ if around.height and default:
     names = dict(around.select("code", "nom").iter_rows())
     deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
                            decimals=meta["decimales"], highlight=[t.code])
-    event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key="carte_territoire",
-                            height=maps.MAP_HEIGHT)
-    picked = (event.selection.objects or {}).get("territoires") if event else None
-    if picked:
-        code = picked[0].get("properties", {}).get("code") or picked[0].get("code")
-        if code and code != t.code:
-            state.select(map_level, code)
-            st.rerun()
+    layout.clickable_map(deck, t, map_level, key="carte_territoire")
     period = values_df["periode"].max() if values_df.height else None
-    legend = " ".join(
-        f"<span style='display:inline-block;width:12px;height:12px;background:{c};border:1px solid #999;"
-        f"margin:0 4px 0 10px'></span>{layout.md(text)}" for c, text in maps.legend(values, meta["unite"], meta["decimales"])
-    )
-    st.markdown(legend, unsafe_allow_html=True)
+    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
     missing = len(codes) - len(feats)
     st.caption(
         f"{meta['libelle']}" + (f" ({fmt.period(period)})" if period else "")

@@ -46,6 +46,9 @@ class Mart:
     name: ClassVar[str]
     title: ClassVar[str]
     sources: ClassVar[tuple[str, ...]]
+    #: Sources used when a run fetched them (live-only or chosen by a run option); `build`
+    #: finds them in `parsed` only then, and the mart is built without them otherwise.
+    optional_sources: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
     #: A mart that combines every other mart's indicators (the composite indices) sets this:
     #: it then requires all other marts, and is rebuilt whenever one of them is.

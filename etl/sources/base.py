@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,11 +24,16 @@ import polars as pl
 import requests
 
 from etl import download
+from etl.config import mirror_dir
 from etl.store import sha256_file
 
 
 class SourceError(RuntimeError):
     """A source that could not be read; the message names the source and the problem."""
+
+
+class AbsentFromMirror(SourceError):
+    """A live-only source (`mirror_optional`) that the offline mirror has no copy of."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,15 @@ class Source:
     #: A parsed main table with fewer rows than this is implausible: the file is refused.
     min_rows: ClassVar[int] = 1
     resources_: ClassVar[tuple[Resource, ...]] = ()
+    #: The offline mirror may have no copy (a live-only source): in mirror mode the source is
+    #: then reported absent, not failed, and the marts that use it optionally go on without it.
+    mirror_optional: ClassVar[bool] = False
+    #: A frozen extract that has no live file in this format: read from the mirror in both modes.
+    archive: ClassVar[bool] = False
+
+    def selected(self, options: dict[str, Any]) -> bool:
+        """Whether a run fetches this optional source (run options can choose between alternatives)."""
+        return True
 
     def resources(self, ctx: FetchContext) -> list[Resource]:
         """The files to fetch. Sources whose file list is discovered online override this."""
@@ -126,11 +140,15 @@ class Source:
 def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
     """Fetch and parse `source`; in live mode, replace the raw copies only if parsing succeeded."""
     start = time.perf_counter()
+    if ctx.mirror is None and source.archive:  # no live file in this format: the mirror is the source
+        ctx = replace(ctx, mirror=mirror_dir())
     resources = source.resources(ctx)
     staged: dict[str, download.Staged] = {}
     if ctx.mirror is not None:
         files = {r.key: Path(ctx.mirror) / r.mirror for r in resources}
         missing = [str(p) for p in files.values() if not p.exists()]
+        if missing and source.mirror_optional:
+            raise AbsentFromMirror(f"{source.name}: pas de copie dans le miroir (source en ligne seulement)")
         if missing:
             raise SourceError(f"{source.name}: fichier absent du miroir : {', '.join(missing)}")
     else:

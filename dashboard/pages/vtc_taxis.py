@@ -1,0 +1,124 @@
+"""Page "VTC et taxis": key figures, commune map, ranking, 2009-2013-estimate series, aires urbaines context."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import compare, data, figures, fmt, layout, maps, state
+from dashboard import vtc as v
+from dashboard.territory import LEVEL_LABELS, neighbourhood
+
+t = state.current()
+territoires = data.territoires()
+indicateurs = data.indicateurs()
+catalogue = data.catalogue()
+aires = data.table(v.AIRES_TABLE)
+model = data.table(v.MODEL_TABLE)
+context = v.national_context(aires)
+
+st.title(f"VTC et taxis : {t.nom}")
+st.caption(f"{LEVEL_LABELS[t.niveau].capitalize()} · entreprises de taxi et de VTC (type Uber) enregistrées dans le "
+           "territoire, d'après la Base permanente des équipements de l'Insee.")
+
+# -- key figures -----------------------------------------------------------------------------------
+kfs = figures.key_figures(indicateurs, catalogue, territoires, t, v.KEY_INDICATORS)
+estimated = any(k.nature == "estime" for k in kfs)
+cols = st.columns(len(kfs))
+for col, kf in zip(cols, kfs, strict=True):
+    with col:
+        label = kf.libelle + (" (estimation)" if kf.nature == "estime" else "")
+        st.metric(label, kf.text(), help=kf.definition)
+        st.caption(layout.md(kf.caption()))
+st.caption(layout.source_note(v.KEY_INDICATORS))
+if estimated:
+    st.warning(v.estimate_sentence(model, context["total_2018"]), icon=":material/calculate:")
+
+# -- map ---------------------------------------------------------------------------------------------
+st.subheader("Carte")
+around = neighbourhood(territoires, t)
+map_level = around["niveau"][0] if around.height else t.niveau
+choices = {"vtc_pour_10000_hab": "Taxis et VTC pour 10 000 habitants", "vtc_equipements": "Taxis et VTC",
+           "taxis_bpe": "Taxis en 2013 (avant les VTC)"}
+indicator = st.radio("Colorer la carte selon", list(choices), format_func=choices.get, horizontal=True,
+                     key="vtc_carte_indicateur")
+keys = list(zip(around["niveau"], around["code"], strict=True))
+values_df = compare.latest(indicateurs, keys, [indicator])
+values = dict(values_df.select("code", "valeur").iter_rows())
+meta = catalogue.filter(pl.col("indicateur") == indicator).row(0, named=True)
+if around.height:
+    feats = data.features(map_level, tuple(sorted(around["code"])))
+    names = dict(around.select("code", "nom").iter_rows())
+    deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
+                           decimals=meta["decimales"], highlight=[t.code])
+    layout.clickable_map(deck, t, map_level, key="carte_vtc")
+    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
+    natures = set(values_df["nature"].to_list())
+    periods = sorted(set(values_df["periode"].to_list()))
+    st.caption(
+        f"{meta['libelle']} ({', '.join(fmt.period(p) for p in periods)}"
+        + (", estimation" if "estime" in natures else "") + "). Cliquer sur un territoire pour l'afficher. "
+        + layout.source_note([indicator])
+    )
+
+# -- ranking of communes ---------------------------------------------------------------------------------
+communes = v.communes_of(territoires, t)
+ranked = v.ranking(indicateurs, communes, n=20)
+title = "Communes de l'intercommunalité" if t.niveau == "commune" else "Communes du territoire"
+st.subheader(f"{title} : classement" if t.niveau not in ("commune", "arrondissement") else title)
+if ranked.height:
+    est_note = ranked["nature"].eq("estime").any()
+    shown = pl.DataFrame({
+        "Commune": ranked["nom"],
+        "Population": [fmt.number(x) for x in ranked["population"]],
+        "Taxis 2009": [fmt.number(x) for x in ranked["taxis_2009"]],
+        "Taxis 2013": [fmt.number(x) for x in ranked["taxis_2013"]],
+        "Taxis et VTC" + (" (estimation 2018)" if est_note else ""): [fmt.number(x) for x in ranked["vtc"]],
+        "Pour 10 000 hab.": [fmt.number(x, 1) for x in ranked["vtc_pour_10000_hab"]],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch")
+    total = communes.height
+    st.caption(
+        (f"Les 20 premières communes sur {fmt.number(total)}. " if total > ranked.height else "")
+        + "Taxis : BPE 2009 et 2013 (Insee). " + ("Taxis et VTC : estimation 2018 (voir plus haut). " if est_note else "")
+        + layout.source_note(["taxis_bpe", "vtc_equipements"])
+    )
+else:
+    st.info("Aucune commune à classer.")
+
+# -- series ----------------------------------------------------------------------------------------------
+st.subheader("Évolution : taxis avant les VTC, puis taxis et VTC")
+rows = v.series(indicateurs, t)
+if rows.height:
+    st.plotly_chart(v.series_chart(rows), key="vtc_serie", config={"displayModeBar": False})
+    st.caption("Barres grises hachurées : estimation. 2009 et 2013 : équipement « Taxi » (avant l'essor des VTC, "
+               "mesuré) ; ensuite, équipement « Taxi - VTC ». " + layout.source_note(v.SERIES_IDS))
+else:
+    st.info("Pas de donnée de taxi pour ce territoire (commune absente des fichiers 2009 et 2013).")
+
+# -- aires urbaines context ------------------------------------------------------------------------------
+st.subheader("Le contexte national : l'essor des VTC entre 2013 et 2018")
+c1, c2, c3 = st.columns(3)
+c1.metric("Taxis et VTC en France, 2013", fmt.number(context["total_2013"]))
+c2.metric("Taxis et VTC en France, 2018", fmt.number(context["total_2018"]),
+          delta=fmt.signed_percent(context["evolution_pct"]), delta_color="off")
+c3.metric("Part de la hausse dans l'aire urbaine de Paris", fmt.with_unit(context["part_paris_hausse_pct"], "%", 0))
+st.markdown(
+    f"Entre 2013 et 2018, l'équipement « Taxi - VTC » de la BPE passe de {fmt.number(context['total_2013'])} à "
+    f"{fmt.number(context['total_2018'])} en France : l'apparition des entreprises de VTC. L'aire urbaine de Paris "
+    f"passe à elle seule de {fmt.number(context['paris_2013'])} à {fmt.number(context['paris_2018'])}."
+)
+st.plotly_chart(v.aires_chart(v.top_aires(aires)), key="vtc_aires", config={"displayModeBar": False})
+with st.expander("Toutes les aires urbaines (zonage 2010)"):
+    st.dataframe(
+        aires.select(
+            pl.col("libelle").alias("Aire urbaine ou reste du département"),
+            pl.col("categorie").alias("Catégorie"),
+            pl.col("nb_2013").alias("2013"), pl.col("nb_2018").alias("2018"),
+            pl.col("evolution_pct").round(0).alias("Évolution (%)"),
+        ),
+        hide_index=True, width="stretch",
+    )
+st.caption("Équipement E101 « Taxi - VTC » par aire urbaine (zonage 2010). Source : Insee, Base permanente des "
+           "équipements 2013 et 2018 (Licence Ouverte 2.0).")
+
+# -- what the source counts ------------------------------------------------------------------------------
+st.info(v.NOTE, icon=":material/info:")
