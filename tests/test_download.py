@@ -94,12 +94,14 @@ def http_mirror(mirror):
     server.close()
 
 
+TERRITORY = ["communes", "arrondissements", "epci", "departements", "regions", "contours", "insee_logement",
+             "cog_passage"]
+
+
 @pytest.fixture
 def live_sources(http_mirror, monkeypatch):
     """Point every source of the territory reference at the local server (its mirror paths)."""
-    names = ["communes", "arrondissements", "epci", "departements", "regions", "contours", "insee_logement",
-             "cog_passage"]
-    for name in names:
+    for name in TERRITORY:
         src = registry.sources()[name]
         moved = tuple(type(r)(r.key, f"{http_mirror.url}/{r.mirror}", r.mirror, r.filename) for r in src.resources_)
         monkeypatch.setattr(type(src), "resources_", moved)
@@ -136,14 +138,20 @@ def test_retry_after_header():
     assert download.retry_after_seconds("soon") is None
 
 
+def status(report, mart: str) -> str:
+    return next(m.status for m in report.marts if m.name == mart)
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_live_run_keeps_good_data_on_failure(live_sources, tmp_path, mirror):
     out = tmp_path / "data"
-    first = run(None, out_dir=out, progress=False, download_kwargs=FAST)
-    assert first.ok, first.errors()
+    # the territory reference only: the domain marts that also read the contours have other
+    # sources, unreachable here, and are reported as not rebuilt
+    first = run(TERRITORY, out_dir=out, progress=False, download_kwargs=FAST)
+    assert status(first, "territoires") == "ok", first.errors()
     assert (out / "raw" / "insee_logement" / "base-cc-logement-2021-extrait.csv").exists()
     t = pl.read_parquet(out / "territoires.parquet")
     assert t.filter(pl.col("code") == "75056")["population"].item() == 2_103_778
@@ -154,7 +162,7 @@ def test_live_run_keeps_good_data_on_failure(live_sources, tmp_path, mirror):
     live_sources.truncate.add(housing)
     report = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
     live_sources.truncate.clear()
-    assert not report.ok
+    assert status(report, "territoires") == "ignoré"
     assert any("insee_logement" in e and "tronqué" in e for e in report.errors()), report.errors()
     assert _snapshot(out) == before
 
@@ -178,4 +186,5 @@ def test_live_run_keeps_good_data_on_failure(live_sources, tmp_path, mirror):
     live_sources.overrides.clear()
     live_sources.plans[housing] = ["503", "drop"]
     report = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
-    assert report.ok, report.errors()
+    assert status(report, "territoires") == "ok", report.errors()
+    assert not any("insee_logement" in e for e in report.errors())
