@@ -155,7 +155,8 @@ ESTIMATED = {"str_nuitees_estimees": "nuitees_estimees", "str_part_entiers_plus_
 def estimated_nights(reviews_ltm: pl.Expr, minimum_nights: pl.Expr) -> pl.Expr:
     """Nights booked in the last 12 months (model): reviews / review rate × stay, capped."""
     stay = pl.max_horizontal(minimum_nights.fill_null(AVERAGE_STAY), pl.lit(AVERAGE_STAY))
-    return pl.min_horizontal(reviews_ltm / REVIEW_RATE * stay, pl.lit(MAX_NIGHTS)).cast(pl.Float64)
+    nights = pl.min_horizontal(reviews_ltm / REVIEW_RATE * stay, pl.lit(MAX_NIGHTS))  # ignores nulls: guard below
+    return pl.when(reviews_ltm.is_not_null()).then(nights).cast(pl.Float64)
 
 
 def licence_status(licence: pl.Expr, code_commune: pl.Expr, code_arrondissement: pl.Expr) -> pl.Expr:

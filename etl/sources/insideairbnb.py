@@ -132,7 +132,9 @@ def read_listings(
         raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SourceError(f"{source}: {snap.key} : CSV illisible ({type(exc).__name__}: {exc})") from exc
-    raw = raw.rename({k: v for k, v in DETAILED_NAMES.items() if k in raw.columns and v not in raw.columns})
+    if "neighbourhood_cleansed" in raw.columns:  # detailed file: its "neighbourhood" is free text
+        raw = raw.drop([v for v in DETAILED_NAMES.values() if v in raw.columns]).rename(
+            {k: v for k, v in DETAILED_NAMES.items() if k in raw.columns})
     require_columns(raw, REQUIRED, source=source, what=f"listings.csv de {snap.key}")
     notes = []
     columns = set(raw.columns)
