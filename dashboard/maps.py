@@ -162,6 +162,15 @@ def legend(values: dict[str, float | None], unit: str, decimals: int = 1) -> lis
     return items
 
 
+def legend_html(items: list[tuple[str, str]], *, round_marks: bool = False) -> str:
+    """Coloured marks and escaped labels, as HTML for `st.markdown(..., unsafe_allow_html=True)`."""
+    radius = "border-radius:50%;" if round_marks else "border:1px solid #999;"
+    return " ".join(
+        f"<span style='display:inline-block;width:12px;height:12px;{radius}background:{colour};"
+        f"margin:0 4px 0 10px'></span>{escape(text)}" for colour, text in items
+    )
+
+
 def hex_colour(rgb: list[int]) -> str:
     return "#" + "".join(f"{c:02x}" for c in rgb[:3])
 

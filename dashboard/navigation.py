@@ -17,4 +17,5 @@ def pages() -> dict[str, list[st.Page]]:
         "Territoire": [
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
         ],
+        "Plateformes": [page("locations_courte_duree.py", "Locations de courte durée", ":material/bed:", "locations-courte-duree")],
     }
