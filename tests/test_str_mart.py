@@ -93,6 +93,9 @@ def test_listing_counts_and_coverage_rows(ind, data_dir):
     assert mart["lignes_rejetees"] == {"annonce hors du périmètre couvert par sa ville": 3 + 2 + 93 + 63}
     assert any("Villeurbanne 39" in n for n in mart["notes"])
     assert manifest["sources"]["insideairbnb"]["attribution"] == "Inside Airbnb, CC BY 4.0"
+    catalogue = pl.read_parquet(data_dir / "catalogue.parquet").filter(pl.col("indicateur").str.starts_with("str_"))
+    assert catalogue.height == 14
+    assert all("CC BY 4.0" in lic and "Inside Airbnb" in lic for lic in catalogue["licence"])
 
 
 def test_sums_go_up_and_rates_are_recomputed(ind, detail, territoires):

@@ -118,7 +118,7 @@ def test_19_columns_and_detailed_file_with_dollar_prices(mirror, tmp_path):
     real = raw_rows(summary_file(mirror, SNAPSHOTS[("bordeaux", "2024-03")]))[:50]
     cols = list(real[0])
     cols19 = cols[:3] + ["host_profile_id"] + cols[3:]
-    f19 = _write(tmp_path / "l19.csv", cols19, [[r[c] if c in r else "123" for c in cols19] for r in real])
+    f19 = _write(tmp_path / "l19.csv", cols19, [[r.get(c, "123") for c in cols19] for r in real])
     snap = Snapshot("nouvelle-aquitaine", "bordeaux", "2024-09-13")
     df19, rej, _, _ = read_listings(f19, snap)
     assert df19.height == 50 and not rej

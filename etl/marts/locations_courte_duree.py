@@ -36,7 +36,7 @@ from etl.sources.base import Parsed
 from etl.sources.insideairbnb import ATTRIBUTION
 
 SOURCE = "insideairbnb"
-LICENCE = "CC BY 4.0"
+LICENCE = "CC BY 4.0 (attribution « Inside Airbnb »)"
 SOURCE_LABEL = "Inside Airbnb"
 DOMAIN = "locations_courte_duree"
 
