@@ -182,7 +182,8 @@ def rank_among(t: Territory, peer_values: pl.DataFrame, indicator: str) -> tuple
 
 
 def rank_text(rank: tuple[int, int] | None, what: str) -> str:
-    if rank is None:
+    """"3e sur 37 communes…"; nothing when there are fewer than 3 to rank."""
+    if rank is None or rank[1] < 3:
         return ""
     r, n = rank
     return f"{'1er' if r == 1 else f'{r}e'} sur {n} {what}"
@@ -345,25 +346,28 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
     well would show "&lt;" to the user; tests/test_str_page.py checks in Chromium that a listing
     named `<img src=x onerror=alert(1)>` shows as that text and runs nothing.
     """
+    # short keys, the colour computed in the browser from the type, no indentation: about 140 bytes a
+    # listing (330 with pydeck's indented JSON, long keys and a colour array per listing)
     data = [
         {
-            "nom": r["nom"] or "(sans titre)",
-            "type": r["type_logement"],
-            "prix": fmt.with_unit(r["prix"], "€ par nuit", 0) if r["prix"] is not None else "prix non affiché",
-            "numero": LICENCE_LABELS.get(r["statut_numero"], "inconnu"),
-            "lon": r["longitude"],
-            "lat": r["latitude"],
-            "c": ROOM_COLOURS.get(r["type_logement"], ROOM_COLOURS["Autre"]),
+            "n": r["nom"] or "(sans titre)",
+            "t": r["type_logement"],
+            "p": fmt.with_unit(r["prix"], "€ par nuit", 0) if r["prix"] is not None else "prix non affiché",
+            "r": LICENCE_LABELS.get(r["statut_numero"], "inconnu"),
+            "x": r["longitude"],
+            "y": r["latitude"],
         }
         for r in listings.select("nom", "type_logement", "prix", "statut_numero", "longitude", "latitude").iter_rows(named=True)
     ]
+    colour = " : ".join(f't == "{kind}" ? {rgb}' for kind, rgb in ROOM_COLOURS.items() if kind != "Autre")
+    colour += f" : {ROOM_COLOURS['Autre']}"
     layers = []
     if outlines:
         layers.append(pdk.Layer("GeoJsonLayer", id="contours", data={"type": "FeatureCollection", "features": outlines},
                                 stroked=True, filled=False, get_line_color=[90, 90, 90], line_width_min_pixels=1,
                                 pickable=False))
-    layers.append(pdk.Layer("ScatterplotLayer", id="annonces", data=data, get_position=["lon", "lat"],
-                            get_fill_color="c", get_radius=25, radius_min_pixels=2.5, radius_max_pixels=8,
+    layers.append(pdk.Layer("ScatterplotLayer", id="annonces", data=data, get_position=["x", "y"],
+                            get_fill_color=colour, get_radius=25, radius_min_pixels=2.5, radius_max_pixels=8,
                             opacity=0.75, pickable=True, auto_highlight=True))
     if listings.height:
         box = (listings["longitude"].min(), listings["latitude"].min(), listings["longitude"].max(),
@@ -371,17 +375,18 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
     else:
         box = maps.bounds(outlines or [])
     tooltip = {
-        "html": "<b>{nom}</b><br/>{type} · {prix}<br/>Enregistrement : {numero}",
+        "html": "<b>{n}</b><br/>{t} · {p}<br/>Enregistrement : {r}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px", "maxWidth": "320px"},
     }
-    return pdk.Deck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, map_provider="carto",
-                    map_style="light")
+    return maps.CompactDeck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip,
+                            map_provider="carto", map_style="light")
 
 
 def listings_table(listings: pl.DataFrame) -> pl.DataFrame:
     """The listings as a French table (names are plain text here: a table never renders HTML)."""
     return listings.sort("nom", "id", nulls_last=True).select(
-        pl.col("nom").alias("Annonce"),
+        pl.when(pl.col("nom").str.strip_chars().fill_null("") == "").then(pl.lit("(sans titre)"))
+        .otherwise(pl.col("nom")).alias("Annonce"),
         pl.col("type_logement").alias("Type"),
         pl.col("prix").alias("Prix par nuit (€)"),
         pl.col("nuits_minimum").alias("Nuits minimum"),

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
 
 from dashboard import fmt
 
@@ -22,6 +23,16 @@ BLUES = [[222, 229, 255], [170, 186, 245], [106, 128, 222], [48, 66, 178], [0, 0
 NO_DATA_COLOUR = [220, 220, 220]
 HIGHLIGHT = [225, 0, 15]  # red #E1000F
 MAP_HEIGHT = 520
+
+
+class CompactDeck(pdk.Deck):
+    """A `pydeck.Deck` whose JSON has no indentation (pydeck indents by 2: +40 % on a map of points).
+
+    Streamlit sends `deck.to_json()` to the browser; everything else is pydeck's own.
+    """
+
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
 
 
 def escape(value: Any) -> str:

@@ -160,9 +160,9 @@ def test_html_name_is_text_in_tooltip_and_table(app, xss_data):
     deck = json.loads(chart.json)
     records = next(layer["data"] for layer in deck["layers"] if layer["id"] == "annonces")
     # the name travels as data; the tooltip template holds placeholders only (Streamlit escapes what fills them)
-    assert XSS in [r["nom"] for r in records]
+    assert XSS in [r["n"] for r in records]
     template = json.loads(chart.tooltip)["html"]
-    assert template == "<b>{nom}</b><br/>{type} · {prix}<br/>Enregistrement : {numero}"
+    assert template == "<b>{n}</b><br/>{t} · {p}<br/>Enregistrement : {r}"
     table = next(d.value for d in at.dataframe if "Annonce" in d.value.columns)
     assert XSS in table["Annonce"].tolist()  # a table shows the name as typed, as text
 

@@ -110,9 +110,9 @@ def covered() -> None:
                      for n, c, _ in others]
             rank = loc.rank_text(loc.rank_among(t, peer_vals, ind), what)
             st.caption(" · ".join([*parts, rank] if rank else parts))
-    st.caption((f"Évolution depuis {fmt.period(prev)}. " if prev else "")
-               + f"Rang : du plus élevé au plus faible parmi les {what}. Nuitées : estimation (modèle d'Inside Airbnb, "
-               f"voir plus bas). {loc.SOURCE_NOTE}, {vintage}.")
+    ranked_note = f"Rang : du plus élevé au plus faible parmi les {what}. " if peer_df.height >= 3 else ""
+    st.caption((f"Évolution depuis {fmt.period(prev)}. " if prev else "") + ranked_note
+               + f"Nuitées : estimation (modèle d'Inside Airbnb, voir plus bas). {loc.SOURCE_NOTE}, {vintage}.")
 
     # -- map of listings -------------------------------------------------------------------------------
     st.subheader("Carte des annonces")
