@@ -119,6 +119,17 @@ def test_choose_period_and_status(data_dir, territoires):
     assert status == {"33063": loc.COVERED, "33": loc.PARTIAL, "75056": loc.NOT_COVERED}
 
 
+def test_listing_map_payload_stays_small(data_dir, territoires):
+    from dashboard import maps
+
+    points = pl.read_parquet(data_dir / "locations" / "annonces.parquet")
+    bm = loc.listings_of(points, Territory("epci", "243300316", "Bordeaux Métropole"), territoires, "2024-03")
+    assert bm.height == 12_030
+    deck = loc.points_deck(bm)
+    assert maps.payload_bytes(deck) < 2_000_000  # 4 MB with pydeck's indented JSON and long keys
+    assert json.loads(deck.to_json())["layers"][0]["data"][0].keys() == {"n", "t", "p", "r", "x", "y"}
+
+
 def test_csv_extract_is_french_excel_and_attributed():
     df = pl.DataFrame({"Annonce": ["=HYPERLINK(1)", "Joli T2"], "Prix par nuit (€)": [83.5, 1234.0]})
     text = loc.csv_bytes(df).decode("utf-8")
