@@ -215,3 +215,24 @@ def test_points_table_keeps_ids_exact_and_is_small(mirror, data_dir):
     assert all(raw[i] == n for i, n in lyon.select("id", "nom").iter_rows())  # names kept as published
     size = sum(p.stat().st_size for p in (data_dir / "locations").glob("*.parquet"))
     assert size < 6_000_000
+
+
+def test_listings_in_no_polygon_are_counted(listings, polygons, data_dir):
+    """A listing placed at sea is counted (rejected, noted, in the snapshot table), not lost silently."""
+    from etl.marts.base import BuildContext
+    from etl.marts.locations_courte_duree import MART
+    from etl.sources.base import Parsed
+
+    moved = (pl.col("id") == 222887) & (pl.col("instantane") == "2024-03")
+    frame = listings.frame.with_columns(
+        longitude=pl.when(moved).then(pl.lit(-3.0)).otherwise("longitude"),  # Bay of Biscay
+        latitude=pl.when(moved).then(pl.lit(45.0)).otherwise("latitude"),
+    )
+    parsed = {"insideairbnb": Parsed({"main": frame, "instantanes": listings.tables["instantanes"]}, frame.height),
+              "contours": Parsed({"communes": polygons, "main": polygons}, polygons.height)}
+    result = MART.build(BuildContext(out_dir=data_dir, progress=False), parsed)
+    assert result.rejected["annonce hors de tout contour communal"] == 1
+    assert any("bordeaux 2024-03 : 1 annonce(s) hors de tout contour communal" in n for n in result.notes)
+    snaps = result.tables["locations/instantanes.parquet"]
+    row = snaps.filter((pl.col("ville") == "bordeaux") & (pl.col("instantane") == "2024-03")).row(0, named=True)
+    assert (row["hors_contour"], row["hors_perimetre"], row["annonces_retenues"]) == (1, 2, 12_029)

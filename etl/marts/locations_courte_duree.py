@@ -324,7 +324,7 @@ class LocationsCourteDuree(Mart):
         nowhere = located.filter(pl.col("code_commune").is_null())
         if nowhere.height:
             rejected["annonce hors de tout contour communal"] += nowhere.height
-            for (ville, inst), n in nowhere.group_by("ville", "instantane").len().sort("ville", "instantane").iter_rows():
+            for ville, inst, n in nowhere.group_by("ville", "instantane").len().sort("ville", "instantane").iter_rows():
                 notes.append(f"{ville} {inst} : {n} annonce(s) hors de tout contour communal")
         covered = coverage(located)
         kept = located.join(covered.with_columns(_couvert=pl.lit(True)), on=["ville", "instantane", "code_commune"],
