@@ -33,7 +33,10 @@ class Deck(pdk.Deck):
     """
 
     def to_json(self) -> str:
-        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
+
+
+CompactDeck = Deck  # the name used by the short-term rentals page
 
 
 def escape(value: Any) -> str:
@@ -173,6 +176,15 @@ def legend(values: dict[str, float | None], unit: str, decimals: int = 1) -> lis
     if any(fmt.is_missing(v) for v in values.values()):
         items.append((hex_colour(NO_DATA_COLOUR), fmt.NO_DATA))
     return items
+
+
+def legend_html(items: list[tuple[str, str]], *, round_marks: bool = False) -> str:
+    """Coloured marks and escaped labels, as HTML for `st.markdown(..., unsafe_allow_html=True)`."""
+    radius = "border-radius:50%;" if round_marks else "border:1px solid #999;"
+    return " ".join(
+        f"<span style='display:inline-block;width:12px;height:12px;{radius}background:{colour};"
+        f"margin:0 4px 0 10px'></span>{escape(text)}" for colour, text in items
+    )
 
 
 def hex_colour(rgb: list[int]) -> str:

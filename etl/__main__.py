@@ -25,8 +25,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         when = f"{retrieved} ({seen.get('origine')})" if retrieved else "jamais"
         print(f"{name}")
         print(f"    {src.title}")
-        for r in src.resources_:
-            print(f"    url       : {r.url}")
+        for url in src.describe()["urls"]:
+            print(f"    url       : {url}")
         print(f"    licence   : {src.licence}")
         print(f"    millésime : {src.vintage}   nature : {src.nature}")
         print(f"    récupéré  : {when}")
@@ -44,7 +44,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if mirror is not None and not mirror.is_dir():
         print(f"Dossier miroir introuvable : {mirror}", file=sys.stderr)
         return 2
-    options = {k: v for k, v in vars(args).items() if k not in {"func", "sources", "all", "mirror", "out"} and v is not None}
+    options = {k: v for k, v in vars(args).items()
+               if k not in {"func", "sources", "all", "mirror", "out", "option"} and v is not None}
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"Option mal formée : {item!r} (attendu : CLE=VALEUR)", file=sys.stderr)
+            return 2
+        options[key.strip()] = value.strip()
     try:
         report = run(None if args.all else args.sources, out_dir=Path(args.out), mirror=mirror, options=options,
                      progress=not args.quiet)
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--vtc-source", choices=["bpe", "sirene"],
                        help="comptage des taxis-VTC : BPE de l'Insee (défaut) ou établissements Sirene NAF 49.32Z")
     p_run.add_argument("--sirene-departements", help="avec --vtc-source sirene : départements à lire (ex. 33,75)")
+    p_run.add_argument("-o", "--option", action="append", metavar="CLE=VALEUR",
+                       help="option d'une source, répétable (ex. : -o insideairbnb.fichier=detaille)")
     p_run.set_defaults(func=cmd_run)
 
     args = parser.parse_args(argv)
