@@ -17,4 +17,6 @@ def pages() -> dict[str, list[st.Page]]:
         "Territoire": [
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
         ],
+        "Données": [page("donnees.py", "Données et téléchargements", ":material/download:", "donnees"),
+                    page("dictionnaire.py", "Dictionnaire et sources", ":material/menu_book:", "dictionnaire")],
     }
