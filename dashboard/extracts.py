@@ -129,6 +129,7 @@ class Built:
     command: str
     attribution: str
     sources: pl.DataFrame
+    natures: dict[str, int]  # rows of the long table per nature
 
 
 def command_line(request: export.Request) -> str:
@@ -158,7 +159,20 @@ def build(request: export.Request, data_dir: str) -> Built:
         warnings=tuple(p.warnings), companion=export.sources_text(p) if csv else None,
         companion_name=export.companion_path(Path(p.filename)).name if csv else None, cells=cells,
         command=command_line(request), attribution=export.attribution(p), sources=export.sources_table(p),
+        natures=dict(p.summary.group_by("nature").agg(pl.col("lignes").sum()).iter_rows()),
     )
+
+
+def nature_notice(natures: dict[str, int], layout: str) -> str | None:
+    """The visible label an extract with estimated or simulated rows needs, or None."""
+    names = {"estime": "estimations", "simule": "données simulées"}
+    parts = [f"{names.get(n, n)} ({fmt.number(k)} valeur{'s' if k > 1 else ''})"
+             for n, k in sorted(natures.items()) if n != "reel" and k]
+    if not parts:
+        return None
+    where = ("la colonne « nature » de chaque ligne" if layout == "long" else
+             "le nom de leur colonne (…_estime, …_simule) ou une colonne …_nature")
+    return f"Cet extrait contient des {' et des '.join(parts)} : {where} les signale."
 
 
 def human_size(n: int) -> str:

@@ -81,8 +81,8 @@ FRANCE_CODE = "FR"
 REFERENCE_MART = "territoires"
 
 #: Memory bounds of one batch (rows of the long table; cells of the wide table).
-BATCH_ROWS = 250_000
-BATCH_CELLS = 2_000_000
+BATCH_ROWS = 100_000
+BATCH_CELLS = 1_000_000
 XLSX_MAX_ROWS = 1_048_576
 
 LONG_COLUMNS = ("niveau", "code", "nom", "indicateur", "libelle", "unite", "periode", "valeur", "nature", "source")
@@ -303,7 +303,7 @@ def _territories(request: Request, territoires: pl.DataFrame, niveau: str
         if len(codes) == 1:
             scope = f"{LEVEL_LABEL[niveau].capitalize()} {chosen['nom'][0]} ({codes[0]})"
         else:
-            scope = f"{len(codes)} {plural} choisis"
+            scope = f"{len(codes)} {plural} choisi{'s' if niveau in ('departement', 'arrondissement') else 'es'}"
         return chosen.select("code", "nom").sort("code"), False, scope, slug
     if request.parent and niveau != "france":
         lv, row = _resolve_parent(territoires, niveau, request.parent)
@@ -376,7 +376,7 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
         .group_by("fichier", "indicateur", "periode", "source", "nature")
         .agg(lignes=in_sel.cast(pl.Int64))
         .with_columns(pl.col("fichier").str.extract(r"([^/\\]+)\.parquet$"))
-        .collect()
+        .collect(engine="streaming")
     )
     warnings: list[str] = []
     if prefixes is not None:
@@ -480,11 +480,10 @@ def _chunks(p: Plan) -> Iterator[pl.DataFrame]:
     n = p.territories.height
     if n == 0:
         return
-    if p.request.layout == "long":
-        per_territory = max(1.0, p.rows / n)
-        size = int(BATCH_ROWS / per_territory)
-    else:
-        size = BATCH_CELLS // max(1, len(p.columns))
+    per_territory = max(1.0, p.rows / n)
+    size = int(BATCH_ROWS / per_territory)  # rows of the long table read at once
+    if p.request.layout == "wide":  # and cells of the wide table
+        size = min(size, BATCH_CELLS // max(1, len(p.columns)))
     size = max(1, min(n, size))
     for start in range(0, n, size):
         yield p.territories.slice(start, size)
@@ -721,15 +720,16 @@ def _write_csv(p: Plan, fh: IO[bytes]) -> None:
 
 
 def _write_parquet(p: Plan, fh: IO[bytes]) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = empty_frame(p).to_arrow().schema
     schema = schema.with_metadata({k.encode(): v.encode() for k, v in metadata(p).items()})
     with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
         for b in batches(p):
-            writer.write_table(pa.Table.from_batches(b.to_arrow().to_batches(), schema=schema.remove_metadata())
-                               .cast(schema))
+            table = b.to_arrow()
+            if not table.schema.equals(schema, check_metadata=False):
+                table = table.cast(schema.remove_metadata())
+            writer.write_table(table)
 
 
 def _write_geojson(p: Plan, fh: IO[bytes]) -> None:

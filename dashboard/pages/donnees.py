@@ -28,13 +28,15 @@ def territories_choice(t, territoires: pl.DataFrame) -> dict | None:
     plural = export.LEVEL_LABEL_PLURAL[niveau]
     parents = extracts.parent_levels(niveau)
     modes = {"parent": f"Les {plural} d'un territoire", "france": "Toute la France", "liste": "Une liste"}
+    with_default = [lv for lv in parents if extracts.default_parent(t, lv)]
     if not parents:
         modes.pop("parent")
-    mode = c2.radio("Périmètre", list(modes), format_func=modes.get, horizontal=True, key=f"ext_perimetre_{niveau}")
+    start_mode = "parent" if with_default else "france"  # France selected: all of France
+    mode = c2.radio("Périmètre", list(modes), index=list(modes).index(start_mode), format_func=modes.get,
+                    horizontal=True, key=f"ext_perimetre_{niveau}")
     if mode == "france":
         return {"niveau": niveau, "parent": None, "codes": ()}
     if mode == "parent":
-        with_default = [lv for lv in parents if extracts.default_parent(t, lv)]
         start = t.niveau if t.niveau in parents else (with_default[-1] if with_default else parents[0])
         p1, p2 = st.columns([1, 2])
         plevel = p1.selectbox("Dans", parents, index=parents.index(start),
@@ -133,8 +135,13 @@ if where is not None:
             for warning in built.warnings:
                 st.warning(layout.md(warning), icon="ℹ️")
             st.dataframe(built.preview, hide_index=True, width="stretch")
-            st.caption(f"Aperçu des {min(20, built.preview.height)} premières lignes. Chaque ligne porte sa nature "
-                       "(reel : mesurée, estime : estimation, simule : données simulées) et sa source.")
+            st.caption(f"Aperçu des {min(20, built.preview.height)} premières lignes. " + (
+                "Chaque ligne porte sa nature (reel : mesurée, estime : estimation, simule : données simulées) et "
+                "sa source." if shape == "long" else
+                "La source et la nature de chaque colonne sont dans le dictionnaire du fichier."))
+            notice = extracts.nature_notice(built.natures, shape)
+            if notice:
+                st.info(notice, icon="🧪")
             if built.content is None:
                 st.info(f"Extrait trop volumineux pour le navigateur ({fmt.number(built.cells)} cellules) : "
                         "le produire en ligne de commande, depuis le dépôt :", icon="💻")
