@@ -156,3 +156,16 @@ def test_xlsx_name_starting_with_equals_is_text(demo):
     assert solde.value == -3.25 and solde.data_type == "n"  # a negative number stays a number
     assert rows["99004"][header.index("demo_solde_2023_nature")].value == "estime"
     assert not any(c.data_type == "f" for r in ws.iter_rows() for c in r)
+
+
+def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(data_dir, monkeypatch):
+    """Excel's 1,048,576 rows a sheet, scaled down: the rows go on « données (2) », none lost."""
+    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 150)
+    p = export.plan(Request("departement", format="xlsx"), data_dir)
+    wb = openpyxl.load_workbook(io.BytesIO(_bytes(p)))
+    data_sheets = [s for s in wb.sheetnames if s.startswith("données")]
+    assert data_sheets == ["données", "données (2)", "données (3)"]
+    rows = [r for s in data_sheets for r in list(wb[s].iter_rows(values_only=True))[1:]]
+    assert len(rows) == p.rows == 402
+    assert all(list(wb[s].iter_rows(values_only=True))[0] == tuple(export.LONG_COLUMNS) for s in data_sheets)
+    assert wb.sheetnames[-2:] == ["dictionnaire", "sources"]
