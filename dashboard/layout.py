@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from urllib.parse import quote
 
 import polars as pl
 import pydeck as pdk
@@ -107,12 +108,28 @@ def french_date(iso: str | None) -> str:
     return fmt.period(d.date().isoformat())
 
 
-def source_note(indicator_ids: list[str], catalogue: pl.DataFrame | None = None) -> str:
-    """A caption naming the sources and licences of some indicators."""
+#: URL path of the page "Dictionnaire et sources" (see `navigation.py`); `?indicateur=` filters it.
+DICTIONARY_PATH = "dictionnaire"
+
+
+def dictionary_link(indicator_ids: list[str]) -> str:
+    """A relative link to the dictionary filtered on some indicators (works under a base URL path too)."""
+    return f"{DICTIONARY_PATH}?indicateur={quote(','.join(indicator_ids), safe=',')}"
+
+
+def source_note(indicator_ids: list[str], catalogue: pl.DataFrame | None = None, *, link: bool = True) -> str:
+    """A caption naming the sources and licences of some indicators, linked to their definitions.
+
+    The Markdown link opens the page "Dictionnaire et sources" on these indicators; pass
+    `link=False` where Markdown is not rendered (a PDF, a tooltip).
+    """
     cat = catalogue if catalogue is not None else data.catalogue()
     rows = cat.filter(pl.col("indicateur").is_in(indicator_ids)).select("source", "licence").unique(maintain_order=True)
     parts = [f"{s} ({lic})" for s, lic in rows.iter_rows()]
-    return "Source : " + " ; ".join(dict.fromkeys(parts)) if parts else ""
+    if not parts:
+        return ""
+    note = "Source : " + " ; ".join(dict.fromkeys(parts))
+    return f"{note} · [définitions et sources]({dictionary_link(indicator_ids)})" if link else note
 
 
 def clickable_map(deck: pdk.Deck, t: Territory, map_level: str, *, key: str, layer_id: str = "territoires") -> None:

@@ -22,4 +22,6 @@ def pages() -> dict[str, list[st.Page]]:
             page("locations_courte_duree.py", "Locations de courte durée", ":material/bed:", "locations-courte-duree"),
             page("vtc_taxis.py", "VTC et taxis", ":material/local_taxi:", "vtc-taxis"),
         ],
+        "Données": [page("donnees.py", "Données et téléchargements", ":material/download:", "donnees"),
+                    page("dictionnaire.py", "Dictionnaire et sources", ":material/menu_book:", "dictionnaire")],
     }

@@ -1,8 +1,9 @@
-"""The ETL command line: `python -m etl list | run`.
+"""The ETL command line: `python -m etl list | run | export`.
 
     python -m etl list
     python -m etl run --all --mirror ../shared/opendata
     python -m etl run communes insee_logement --out /tmp/data
+    python -m etl export --niveau commune --parent 33 --indicateurs population,logements --format xlsx
 """
 
 from __future__ import annotations
@@ -62,6 +63,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def export_formats() -> tuple[str, ...]:
+    from etl.export import FORMATS
+
+    return tuple(FORMATS)
+
+
+def export_layouts() -> tuple[str, ...]:
+    from etl.export import LAYOUTS
+
+    return tuple(LAYOUTS)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from dashboard import fmt
+    from etl import export
+
+    start = time.perf_counter()
+    out = Path(args.out) if args.out else None
+    fmt_id = args.format
+    if fmt_id is None:  # from the extension of --out, else French Excel's CSV
+        ext = out.suffix.lower().lstrip(".") if out is not None else ""
+        fmt_id = next((f for f, spec in export.FORMATS.items() if spec[0] == ext), "csv-fr")
+    layout = args.layout or ("wide" if fmt_id == "geojson" else "long")
+    request = export.Request(
+        niveau=args.niveau, codes=export.split_list(args.codes), parent=args.parent,
+        indicateurs=export.split_list(args.indicateurs), periodes=export.split_list(args.periode),
+        layout=layout, format=fmt_id,
+    )
+    try:
+        plan = export.plan(request, Path(args.data))
+        if out is None:
+            out = Path(plan.filename)
+        elif out.is_dir() or args.out.endswith(("/", "\\")):
+            out = out / plan.filename
+        elif out.suffix.lower().lstrip(".") != plan.extension:
+            raise export.ExportError(f"l'extension de --out ({out.name}) ne correspond pas au format {fmt_id} "
+                                     f"(.{plan.extension})")
+    except export.ExportError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    for warning in plan.warnings:
+        print(f"Attention : {warning}", file=sys.stderr)
+    written = export.write(plan, out)
+    print(plan.describe())
+    for path in written:
+        print(f"    {path}  ({fmt.number(path.stat().st_size / 1024, 1)} ko)")
+    print(f"    en {fmt.number(time.perf_counter() - start, 1)} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl", description="ETL de l'observatoire de l'économie collaborative")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +136,28 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-o", "--option", action="append", metavar="CLE=VALEUR",
                        help="option d'une source, répétable (ex. : -o insideairbnb.fichier=detaille)")
     p_run.set_defaults(func=cmd_run)
+
+    p_exp = sub.add_parser(
+        "export", help="extraire des indicateurs pour des territoires (CSV, XLSX, Parquet, GeoJSON)",
+        description="Extraire des lignes de la table indicateurs, avec le dictionnaire des colonnes et les "
+                    "attributions des sources (même code que la page « Données et téléchargements »).",
+    )
+    p_exp.add_argument("--niveau", required=True, help="commune, arrondissement, epci, departement, region ou france")
+    where = p_exp.add_mutually_exclusive_group()
+    where.add_argument("--parent", help="tous les territoires du niveau dans ce territoire : 33, region:75, "
+                                        "epci:243300316 (un EPCI appartient au département qui porte le plus de "
+                                        "sa population) ; sans --parent ni --codes : toute la France")
+    where.add_argument("--codes", help="codes séparés par des virgules (codes Insee, SIREN d'EPCI)")
+    p_exp.add_argument("--indicateurs", help="identifiants séparés par des virgules (défaut : tout le catalogue)")
+    p_exp.add_argument("--periode", help="une ou plusieurs périodes (2024 comprend ses mois), ou all (défaut)")
+    p_exp.add_argument("--layout", choices=list(export_layouts()), help="long (défaut) ou wide (une colonne par "
+                                                                        "indicateur et période)")
+    p_exp.add_argument("--format", choices=list(export_formats()),
+                       help="csv-fr (défaut : Excel en français), csv, xlsx, parquet, geojson")
+    p_exp.add_argument("--out", help="fichier ou dossier de sortie (défaut : un nom qui dit ce que contient le "
+                                     "fichier, dans le dossier courant)")
+    p_exp.add_argument("--data", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
+    p_exp.set_defaults(func=cmd_export)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,0 +1,208 @@
+"""Pages "Données et téléchargements" and "Dictionnaire et sources": AppTest and Chromium."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import openpyxl
+import polars as pl
+import pytest
+
+from dashboard import extracts, fmt
+from etl import export
+from etl.store import read_manifest
+
+DONNEES = "dashboard/pages/donnees.py"
+DICTIONNAIRE = "dashboard/pages/dictionnaire.py"
+
+
+def _texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def _rows_for(data_dir, niveau: str, codes: list[str]) -> int:
+    df = pl.concat([pl.read_parquet(f) for f in export.indicator_files(data_dir)])
+    return df.filter((pl.col("niveau") == niveau) & pl.col("code").is_in(codes)).height
+
+
+def test_donnees_defaults_to_the_selected_territory(app, data_dir, territoires):
+    at = app(DONNEES, niveau="departement", code="33")
+    assert not at.exception
+    assert at.selectbox(key="ext_niveau").value == "commune"
+    assert at.radio(key="ext_perimetre_commune").value == "parent"
+    assert at.selectbox(key="ext_parent_commune_departement").value == "33"
+    gironde = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code_departement") == "33"))
+    n = _rows_for(data_dir, "commune", gironde["code"].to_list())
+    assert f"Communes du département Gironde \\(33\\) · 4 indicateurs · périodes : toutes · disposition longue · " \
+           f"{fmt.number(n)} lignes" in _texts(at)
+    preview = at.dataframe[0].value
+    assert list(preview.columns) == list(export.LONG_COLUMNS) and len(preview) == 20
+    labels = [b.label for b in at.get("download_button")]
+    assert labels[0].startswith("Télécharger (") and labels[1] == "Sources et dictionnaire (.txt)"
+    assert "Attribution à reproduire" in _texts(at)
+
+
+def test_donnees_xlsx_wide_and_geojson(app):
+    at = app(DONNEES, niveau="epci", code="243300316")
+    assert at.selectbox(key="ext_niveau").value == "commune"
+    assert at.selectbox(key="ext_parent_niveau_commune").value == "epci"
+    at.radio(key="ext_format").set_value("xlsx").run()
+    at.radio(key="ext_layout").set_value("wide").run()
+    assert not at.exception
+    texts = _texts(at)
+    assert "Communes de l'intercommunalité Bordeaux Métropole \\(243300316\\)" in texts
+    assert "extrait\\_communes\\_243300316\\_tous-indicateurs\\_toutes-periodes\\_large.xlsx" in texts or \
+        "extrait_communes_243300316_tous-indicateurs_toutes-periodes_large.xlsx" in texts
+    assert len(at.dataframe[0].value) == 20 and "population_2023" in at.dataframe[0].value.columns
+    assert [b.label for b in at.get("download_button")][1:] == []  # no companion: the XLSX holds its sources
+    at.radio(key="ext_format").set_value("geojson").run()
+    assert not at.exception and at.radio(key="ext_layout_geo").disabled
+
+
+def test_donnees_list_of_codes_and_bad_code(app):
+    at = app(DONNEES, niveau="commune", code="33063")
+    at.radio(key="ext_perimetre_commune").set_value("liste").run()
+    assert at.text_area(key="ext_codes_communes").value == "33063"
+    at.text_area(key="ext_codes_communes").set_value("33063, 69123\n99999").run()
+    assert not at.exception
+    assert "99999" in at.error[0].value and "inconnu" in at.error[0].value
+    at.text_area(key="ext_codes_communes").set_value("33063 69123").run()
+    assert not at.error and "2 communes choisies" in _texts(at).replace("\\", "")
+
+
+def test_donnees_indicators_by_domain_and_period(app):
+    at = app(DONNEES, niveau="france", code="FR")
+    at.selectbox(key="ext_niveau").set_value("region").run()
+    at.toggle(key="ext_tout").set_value(False).run()
+    assert "Choisir au moins un indicateur" in at.info[0].value
+    labels = at.multiselect(key="ext_indicateurs").options
+    assert "Territoire › contexte › Densité de population (hab./km²)" in labels
+    at.multiselect(key="ext_indicateurs").set_value(["logements"]).run()
+    assert at.multiselect(key="ext_periodes_region").options == ["2021"]
+    at.multiselect(key="ext_periodes_region").set_value(["2021"]).run()
+    assert not at.exception
+    assert "Toutes les régions de France · 1 indicateur · périodes : 2021" in _texts(at)
+    at.pills(key="ext_domaines").set_value(["territoire"]).run()
+    assert "4 indicateurs" in _texts(at)
+
+
+def test_donnees_france_and_bad_link(app):
+    at = app(DONNEES, niveau="commune", code="00000")
+    assert not at.exception  # an unknown code in the link: France, no traceback
+    assert at.selectbox(key="ext_niveau").value == "departement"
+    assert at.radio(key="ext_perimetre_departement").value == "france"
+    assert "Tous les départements de France" in _texts(at)
+    at.selectbox(key="ext_niveau").set_value("france").run()
+    assert "France · 4 indicateurs" in _texts(at)
+
+
+def test_build_bytes_match_the_module(data_dir):
+    request = export.Request("departement", indicateurs=("population",), format="xlsx")
+    built = extracts.build(request, str(data_dir))
+    wb = openpyxl.load_workbook(io.BytesIO(built.content))
+    assert wb["données"].max_row == 102
+    assert built.command == "python -m etl export --niveau departement --indicateurs population --layout long " \
+                            "--format xlsx"
+
+
+def test_dictionnaire_filters_from_a_link(app, data_dir):
+    at = app(DICTIONNAIRE, indicateur="population,densite")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["Identifiant"]) == ["densite", "population"]
+    row = table[table["Identifiant"] == "population"].iloc[0]
+    assert row["Unité"] == "habitants" and row["Licence"] == "Licence Ouverte 2.0" and row["Sens"] == "contexte"
+    assert row["Périodes"] == "2023" and row["Niveaux"].startswith("commune, arrondissement, epci")
+    sources = at.dataframe[1].value
+    manifest = extracts.sources_view(read_manifest(data_dir))
+    assert len(sources) == manifest.height == 8
+    contours = sources[sources["Source"] == "contours"].iloc[0]
+    assert contours["Adresse en ligne"].startswith("https://etalab-datasets.geo.data.gouv.fr/")
+    assert contours["Autres fichiers"] == 3 and contours["Récupéré le"].endswith("2026")
+
+
+def test_dictionnaire_search_words_and_nothing(app):
+    at = app(DICTIONNAIRE, indicateur="résidences secondaires")
+    assert sorted(at.dataframe[0].value["Identifiant"]) == ["logements", "part_residences_secondaires"]
+    at = app(DICTIONNAIRE, indicateur="zzz")
+    assert "Aucun indicateur" in at.info[0].value
+
+
+def test_simulated_rows_get_a_visible_label(tmp_path):
+    from export_helpers import build
+
+    demo = build(tmp_path / "demo")
+    built = extracts.build(export.Request("commune", layout="wide", format="xlsx"), str(demo))
+    assert built.natures == {"reel": 6, "estime": 1, "simule": 1}
+    assert extracts.nature_notice(built.natures, "wide") == (
+        "Cet extrait contient des estimations (1 valeur) et des données simulées (1 valeur) : le nom de leur "
+        "colonne (…_estime, …_simule) ou une colonne …_nature les signale.")
+    assert extracts.nature_notice({"reel": 3}, "long") is None
+
+
+def test_rejections_listed_by_reason(tmp_path):
+    from export_helpers import build
+
+    demo = build(tmp_path / "demo")
+    rej = extracts.rejections_view(read_manifest(demo))
+    assert rej.rows() == [("lecture de la source", "demo_registre", "code commune inconnu", 3),
+                          ("construction du mart", "demo", "valeur négative refusée", 1)]
+
+
+def test_source_note_links_to_the_dictionary(app):
+    from dashboard import layout
+
+    cat = pl.DataFrame({"indicateur": ["a"], "source": ["S"], "licence": ["L"]})
+    assert layout.source_note(["a"], cat) == "Source : S (L) · [définitions et sources](dictionnaire?indicateur=a)"
+    assert layout.source_note(["a"], cat, link=False) == "Source : S (L)"
+    assert layout.source_note(["b"], cat) == ""
+    at = app(None, niveau="commune", code="33063")
+    assert any("(dictionnaire?indicateur=population,logements,densite)" in c.value for c in at.caption)
+
+
+@pytest.mark.browser
+def test_browser_downloads_an_xlsx(browser, server, tmp_path):
+    from conftest import wait_for_app
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    page.goto(f"{server}/donnees?niveau=departement&code=33")
+    wait_for_app(page)
+    page.get_by_text("Excel (XLSX)", exact=True).click()
+    wait_for_app(page)
+    page.get_by_text("extrait_communes_33_tous-indicateurs_toutes-periodes.xlsx").wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Télécharger").click()
+    download = info.value
+    assert download.suggested_filename == "extrait_communes_33_tous-indicateurs_toutes-periodes.xlsx"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["données", "dictionnaire", "sources"]
+    rows = list(wb["données"].iter_rows(values_only=True))
+    bordeaux = next(r for r in rows if r[1] == "33063" and r[3] == "population")
+    assert bordeaux[2] == "Bordeaux" and bordeaux[7] == 267_991
+    assert page.query_selector('[data-testid="stException"]') is None
+    page.close()
+
+
+@pytest.mark.browser
+def test_browser_source_note_opens_the_dictionary(browser, server):
+    from conftest import wait_for_app
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1400})
+    page = context.new_page()
+    page.goto(f"{server}/?niveau=commune&code=33063")
+    wait_for_app(page)
+    link = page.locator("a", has_text="définitions et sources").first
+    with context.expect_page(timeout=60_000) as info:
+        link.click()
+    dico = info.value
+    wait_for_app(dico)
+    deadline = time.time() + 30
+    while time.time() < deadline and "Densité de population" not in dico.inner_text("body"):
+        time.sleep(0.5)
+    assert "/dictionnaire?indicateur=population" in dico.url
+    body = dico.inner_text("body")
+    assert "Population municipale" in body and "3 indicateurs sur 4" in body
+    context.close()
