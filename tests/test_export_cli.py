@@ -8,9 +8,9 @@ import sys
 import openpyxl
 import polars as pl
 import pytest
-from export_helpers import build
 
 from etl.config import ROOT
+from tests.export_helpers import build
 
 
 def etl(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:

@@ -7,10 +7,10 @@ import json
 
 import polars as pl
 import pytest
-from export_helpers import build
 
 from etl import export
 from etl.export import ExportError, Request
+from tests.export_helpers import build
 
 CONTRACT = ["niveau", "code", "indicateur", "periode", "valeur", "nature", "source"]
 KEYS = ["niveau", "code", "indicateur", "periode", "source"]

@@ -10,10 +10,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import shapely.geometry
-from export_helpers import NAMES, build
 
 from etl import export
 from etl.export import Request
+from tests.export_helpers import NAMES, build
 
 CONTRACT = ["niveau", "code", "indicateur", "periode", "valeur", "nature", "source"]
 

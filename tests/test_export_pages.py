@@ -34,7 +34,8 @@ def test_donnees_defaults_to_the_selected_territory(app, data_dir, territoires):
     assert at.selectbox(key="ext_parent_commune_departement").value == "33"
     gironde = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code_departement") == "33"))
     n = _rows_for(data_dir, "commune", gironde["code"].to_list())
-    assert f"Communes du département Gironde \\(33\\) · 4 indicateurs · périodes : toutes · disposition longue · " \
+    n_ind = pl.read_parquet(data_dir / "catalogue.parquet").height
+    assert f"Communes du département Gironde \\(33\\) · {n_ind} indicateurs · périodes : toutes · disposition longue · " \
            f"{fmt.number(n)} lignes" in _texts(at)
     preview = at.dataframe[0].value
     assert list(preview.columns) == list(export.LONG_COLUMNS) and len(preview) == 20
@@ -84,17 +85,18 @@ def test_donnees_indicators_by_domain_and_period(app):
     assert not at.exception
     assert "Toutes les régions de France · 1 indicateur · périodes : 2021" in _texts(at)
     at.pills(key="ext_domaines").set_value(["territoire"]).run()
-    assert "4 indicateurs" in _texts(at)
+    assert "4 indicateurs" in _texts(at)  # population, logements, part_residences_secondaires, densite
 
 
-def test_donnees_france_and_bad_link(app):
+def test_donnees_france_and_bad_link(app, data_dir):
     at = app(DONNEES, niveau="commune", code="00000")
     assert not at.exception  # an unknown code in the link: France, no traceback
     assert at.selectbox(key="ext_niveau").value == "departement"
     assert at.radio(key="ext_perimetre_departement").value == "france"
     assert "Tous les départements de France" in _texts(at)
     at.selectbox(key="ext_niveau").set_value("france").run()
-    assert "France · 4 indicateurs" in _texts(at)
+    n_ind = pl.read_parquet(data_dir / "catalogue.parquet").height
+    assert f"France · {n_ind} indicateurs" in _texts(at)
 
 
 def test_build_bytes_match_the_module(data_dir):
@@ -116,7 +118,7 @@ def test_dictionnaire_filters_from_a_link(app, data_dir):
     assert row["Périodes"] == "2023" and row["Niveaux"].startswith("commune, arrondissement, epci")
     sources = at.dataframe[1].value
     manifest = extracts.sources_view(read_manifest(data_dir))
-    assert len(sources) == manifest.height == 8
+    assert len(sources) == manifest.height == len(read_manifest(data_dir)["sources"])
     contours = sources[sources["Source"] == "contours"].iloc[0]
     assert contours["Adresse en ligne"].startswith("https://etalab-datasets.geo.data.gouv.fr/")
     assert contours["Autres fichiers"] == 3 and contours["Récupéré le"].endswith("2026")
@@ -130,7 +132,7 @@ def test_dictionnaire_search_words_and_nothing(app):
 
 
 def test_simulated_rows_get_a_visible_label(tmp_path):
-    from export_helpers import build
+    from tests.export_helpers import build
 
     demo = build(tmp_path / "demo")
     built = extracts.build(export.Request("commune", layout="wide", format="xlsx"), str(demo))
@@ -142,7 +144,7 @@ def test_simulated_rows_get_a_visible_label(tmp_path):
 
 
 def test_rejections_listed_by_reason(tmp_path):
-    from export_helpers import build
+    from tests.export_helpers import build
 
     demo = build(tmp_path / "demo")
     rej = extracts.rejections_view(read_manifest(demo))
@@ -163,7 +165,7 @@ def test_source_note_links_to_the_dictionary(app):
 
 @pytest.mark.browser
 def test_browser_downloads_an_xlsx(browser, server, tmp_path):
-    from conftest import wait_for_app
+    from tests.conftest import wait_for_app
 
     page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
     page.goto(f"{server}/donnees?niveau=departement&code=33")
@@ -188,7 +190,7 @@ def test_browser_downloads_an_xlsx(browser, server, tmp_path):
 
 @pytest.mark.browser
 def test_browser_source_note_opens_the_dictionary(browser, server):
-    from conftest import wait_for_app
+    from tests.conftest import wait_for_app
 
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = context.new_page()

@@ -352,5 +352,5 @@ def test_live_only_sources_are_absent_from_the_mirror(mirror, fresh_dir):
     report = run(["bpe"], out_dir=fresh_dir, mirror=mirror, progress=False)
     status = {s.name: s.status for s in report.sources}
     assert status == {"bpe": "erreur", "bpe_historique": "ok", "cog_passage": "ok"}
-    assert [(m.name, m.status) for m in report.marts] == [("vtc", "ok")]
+    assert [(m.name, m.status) for m in report.marts] == [("vtc", "ok"), ("equilibre", "ok")]
     assert "pas de copie dans le miroir" in report.errors()[0]
