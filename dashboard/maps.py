@@ -109,10 +109,13 @@ def choropleth(
     highlight: Iterable[str] = (),
     layer_id: str = "territoires",
     extra_tooltip: dict[str, str] | None = None,
+    fills: dict[str, str | None] | None = None,
 ) -> pdk.Deck:
-    """Polygons coloured by quantile class of `values`, `highlight` outlined in red.
+    """Polygons coloured by quantile class of `values` (or by `fills`, hex colours), `highlight` outlined in red.
 
-    Tooltip text (`nom`, `valeur`, optional `extra_tooltip`) is escaped.
+    Tooltip fields (`{nom}`, `{valeur}`, `{extra}`) hold raw text: Streamlit's deck.gl component
+    HTML-escapes what it substitutes for a placeholder (escaping here too would show "&#x27;"
+    for an apostrophe; a browser test checks both). Only the template's fixed text is escaped.
     """
     breaks = quantile_breaks(values.get(f["properties"]["code"]) for f in features)
     highlight = set(highlight)
@@ -122,10 +125,10 @@ def choropleth(
         v = values.get(code)
         props = {
             "code": code,
-            "nom": escape(names.get(code, code)),
-            "valeur": escape(fmt.with_unit(v, unit, decimals)),
-            "extra": escape((extra_tooltip or {}).get(code, "")),
-            "fill": colour_for(v, breaks) + [200],
+            "nom": str(names.get(code, code)),
+            "valeur": fmt.with_unit(v, unit, decimals),
+            "extra": str((extra_tooltip or {}).get(code, "")),
+            "fill": (_rgb(fills.get(code)) if fills is not None else colour_for(v, breaks)) + [200],
             "line": HIGHLIGHT if code in highlight else [255, 255, 255],
             # metres, clamped to 1-3 px below (pydeck would turn a "pixels" unit string into an expression)
             "width": 100_000 if code in highlight else 0,
@@ -185,6 +188,13 @@ def legend_html(items: list[tuple[str, str]], *, round_marks: bool = False) -> s
         f"<span style='display:inline-block;width:12px;height:12px;{radius}background:{colour};"
         f"margin:0 4px 0 10px'></span>{escape(text)}" for colour, text in items
     )
+
+
+def _rgb(hex_colour: str | None) -> list[int]:
+    if not hex_colour:
+        return list(NO_DATA_COLOUR)
+    h = hex_colour.lstrip("#")
+    return [int(h[i:i + 2], 16) for i in (0, 2, 4)]
 
 
 def hex_colour(rgb: list[int]) -> str:

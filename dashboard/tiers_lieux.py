@@ -139,8 +139,9 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
     """The territory's outline, the area within 10 km of a place (`coverage_area`), and the places.
 
     Places of the territory are drawn larger than the neighbours shown around it. The tooltip
-    (name, type, address, website) is built from escaped text only. `box`: what the view fits
-    (None: metropolitan France).
+    (name, type, address, website) holds placeholders only: Streamlit's deck.gl component
+    HTML-escapes the raw text it puts in them (see `dashboard.maps.choropleth`). `box`: what
+    the view fits (None: metropolitan France).
     """
     names = dict(territoires.filter(pl.col("niveau") == "commune").select("code", "nom").iter_rows())
     records = []
@@ -149,10 +150,10 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
                                         names.get(r["code_commune"], r["commune_adresse"])) if y)) if x)
         records.append({
             "lon": r["longitude"], "lat": r["latitude"],
-            "nom": maps.escape(r["nom"]),
-            "type": maps.escape(TYPE_LABELS.get(r["type"], r["type"])),
-            "adresse": maps.escape(address or "adresse non renseignée"),
-            "site": maps.escape(r["site_web"] or "pas de site renseigné"),
+            "nom": r["nom"],
+            "type": TYPE_LABELS.get(r["type"], r["type"]),
+            "adresse": address or "adresse non renseignée",
+            "site": r["site_web"] or "pas de site renseigné",
             "couleur": TYPE_COLOURS.get(r["type"], TYPE_COLOURS["inconnu"]) + [230 if r["identifiant"] in inside
                                                                                  else 150],
             "rayon": 6 if r["identifiant"] in inside else 3,

@@ -34,3 +34,24 @@ def test_deep_link_first_on_a_fresh_server(browser):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_map_tooltip_shows_names_as_text(browser, server):
+    """Streamlit's deck.gl component escapes what fills a tooltip placeholder: an apostrophe shows
+    as an apostrophe (not "&#x27;"), and markup in a name would show as text."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, locale="fr-FR")
+    page.goto(f"{server}/?niveau=commune&code=85113")  # L'Île-d'Yeu: no EPCI, alone on its map
+    wait_for_app(page)
+    canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    text = ""
+    for dx, dy in ((0, 0), (6, 6), (-6, 4), (10, -8)):  # hover the middle of the map, where the island is
+        page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy)
+        page.wait_for_timeout(400)
+        tip = page.query_selector(".deck-tooltip")
+        text = tip.inner_text() if tip and tip.is_visible() else ""
+        if text:
+            break
+    assert "L'Île-d'Yeu" in text, text
+    assert "&#x27;" not in text and "&amp;" not in text
