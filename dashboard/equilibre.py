@@ -132,3 +132,105 @@ def parse_excluded(value: str | None) -> tuple[set[str], list[str]]:
     known = {c.indicateur for comps in COMPONENTS.values() for c in comps}
     asked = [v.strip() for v in (value or "").split(",") if v.strip()]
     return {a for a in asked if a in known}, [a for a in asked if a not in known]
+
+
+# -- what the page and the brief draw ---------------------------------------------------------------
+SCOPE_NAMES = {"commune": "communes", "arrondissement": "arrondissements", "epci": "intercommunalités",
+               "departement": "départements", "region": "régions"}
+PARENT_PHRASES = {"epci": "de l'intercommunalité", "departement": "du département", "region": "de la région",
+                  "commune": "de la ville"}
+
+
+def scope_options(territoires: pl.DataFrame, t_niveau: str, row: dict) -> list[Scope]:
+    """The groups a territory can be compared within, nearest first (France: régions, then départements)."""
+    if t_niveau == "france":
+        return [Scope("region", "france", "FR"), Scope("departement", "france", "FR")]
+    options = [default_scope(t_niveau, row)]
+    level = options[0].niveau
+    for parent in SCOPE_LEVELS.get(level, ()):
+        code = "FR" if parent == "france" else row.get(f"code_{parent}")
+        if code and Scope(level, parent, code) not in options:
+            options.append(Scope(level, parent, code))
+    if level in ("commune", "epci") and Scope(level, "region", row.get("code_region")) not in options:
+        options.append(Scope(level, "region", row["code_region"]))
+    if level in ("epci", "departement") and Scope(level, "france", "FR") not in options:
+        options.append(Scope(level, "france", "FR"))
+    return [o for o in options if o.parent_code]
+
+
+def scope_label(scope: Scope, names: dict[tuple[str, str], str]) -> str:
+    """"les communes de l'intercommunalité Bordeaux Métropole", "toutes les régions"."""
+    what = SCOPE_NAMES[scope.niveau]
+    if scope.parent_niveau == "france":
+        return f"{'tous' if scope.niveau == 'departement' else 'toutes'} les {what} de France"
+    return f"les {what} {PARENT_PHRASES[scope.parent_niveau]} {names.get((scope.parent_niveau, scope.parent_code), scope.parent_code)}"
+
+
+def scope_param(scope: Scope) -> str:
+    return f"{scope.niveau}@{scope.parent_niveau}:{scope.parent_code}"
+
+
+def parse_scope(value: str | None) -> Scope | None:
+    """`commune@epci:243300316` -> Scope, or None when malformed."""
+    try:
+        level, parent = (value or "").split("@")
+        parent_level, parent_code = parent.split(":")
+    except ValueError:
+        return None
+    if level not in SCOPE_NAMES or parent_level not in (*SCOPE_LEVELS.get(level, ()), "region", "france"):
+        return None
+    return Scope(level, parent_level, parent_code)
+
+
+def quadrant_figure(rows: pl.DataFrame, selected: str | None, peers: set[str] | frozenset[str] = frozenset(),
+                    *, height: int = 560):
+    """Plotly scatter: x = platform index, y = collaborative index, quadrants named in French.
+
+    Each point's `customdata` is its code, so that a click can select the territory.
+    """
+    import plotly.graph_objects as go
+
+    both = rows.filter(pl.col("indice_collaboratif").is_not_null() & pl.col("indice_plateformes").is_not_null())
+    fig = go.Figure()
+    groups = [
+        ("autres territoires", both.filter(~pl.col("code").is_in([selected, *peers])), "#6A6AF4", 8, 0.55),
+        ("territoires comparables", both.filter(pl.col("code").is_in(list(peers))), "#000091", 11, 0.95),
+        ("territoire choisi", both.filter(pl.col("code") == selected), "#E1000F", 16, 1.0),
+    ]
+    for name, part, colour, size, opacity in groups:
+        if part.height == 0:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["indice_plateformes"].to_list(), y=part["indice_collaboratif"].to_list(), mode="markers",
+            name=name, customdata=part["code"].to_list(), text=part["nom"].to_list(),
+            marker={"color": colour, "size": size, "opacity": opacity, "line": {"color": "white", "width": 1}},
+            hovertemplate="<b>%{text}</b><br>plateformes : %{x:.0f}<br>collaboratif : %{y:.0f}<extra></extra>",
+        ))
+    for x, y, label in ((25, 97, "collaboratif"), (75, 97, "les deux"), (25, 3, "ni l'un ni l'autre"),
+                        (75, 3, "plateformisé")):
+        fig.add_annotation(x=x, y=y, text=f"<b>{label}</b>", showarrow=False, font={"size": 14, "color": "#666"})
+    fig.add_shape(type="line", x0=50, x1=50, y0=0, y1=100, line={"color": "#999", "dash": "dot"})
+    fig.add_shape(type="line", x0=0, x1=100, y0=50, y1=50, line={"color": "#999", "dash": "dot"})
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.12},
+        xaxis={"title": "Indice de pénétration des plateformes (0-100)", "range": [-3, 103], "zeroline": False},
+        yaxis={"title": "Indice d'adoption collaborative (0-100)", "range": [-3, 103], "zeroline": False},
+        separators=", ",
+    )
+    return fig
+
+
+def bivariate_legend_html() -> str:
+    """A 3 x 3 legend: collaborative rank upwards, platform rank rightwards."""
+    cells = []
+    for c in (2, 1, 0):
+        row = "".join(f"<td style='width:26px;height:26px;background:{BIVARIATE[c][p]}'></td>" for p in range(3))
+        cells.append(f"<tr><td style='font-size:12px;padding-right:6px;text-align:right'>{CLASS_LABELS[c]}</td>{row}</tr>")
+    foot = "".join(f"<td style='font-size:12px;text-align:center'>{CLASS_LABELS[p]}</td>" for p in range(3))
+    return (
+        "<div style='display:flex;align-items:center;gap:12px'>"
+        "<div style='writing-mode:vertical-rl;transform:rotate(180deg);font-size:12px'>collaboratif →</div>"
+        f"<table style='border-collapse:separate;border-spacing:2px'>{''.join(cells)}<tr><td></td>{foot}</tr>"
+        "<tr><td></td><td colspan='3' style='font-size:12px;text-align:center'>plateformes →</td></tr></table>"
+        "</div>"
+    )
