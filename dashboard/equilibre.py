@@ -224,7 +224,7 @@ def bivariate_legend_html() -> str:
     """A 3 x 3 legend: collaborative rank upwards, platform rank rightwards."""
     cells = []
     for c in (2, 1, 0):
-        row = "".join(f"<td style='width:26px;height:26px;background:{BIVARIATE[c][p]}'></td>" for p in range(3))
+        row = "".join(f"<td style='width:22px;height:22px;background:{BIVARIATE[c][p]}'></td>" for p in range(3))
         cells.append(f"<tr><td style='font-size:12px;padding-right:6px;text-align:right'>{CLASS_LABELS[c]}</td>{row}</tr>")
     foot = "".join(f"<td style='font-size:12px;text-align:center'>{CLASS_LABELS[p]}</td>" for p in range(3))
     return (

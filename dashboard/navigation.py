@@ -16,6 +16,7 @@ def pages() -> dict[str, list[st.Page]]:
     return {
         "Territoire": [
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
+            page("equilibre.py", "Équilibre collaboratif / plateformes", ":material/balance:", "equilibre"),
         ],
         "Collaboratif": [page("tiers_lieux.py", "Tiers-lieux", ":material/co_present:", "tiers-lieux")],
         "Plateformes": [

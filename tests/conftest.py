@@ -59,12 +59,14 @@ def run_app(page: str | None = None, timeout: float = 120, **params: str):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if page is not None:
+        # AppTest starts on the default page: run it bare, then open `page` with the link's
+        # parameters, as a deep link does (the parameters are read on the page's own run)
+        at.run()
+        at.switch_page(page)
     for key, value in params.items():
         at.query_params[key] = value
     at.run()
-    if page is not None:
-        at.switch_page(page)
-        at.run()
     return at
 
 

@@ -55,3 +55,30 @@ def test_map_tooltip_shows_names_as_text(browser, server):
             break
     assert "L'Île-d'Yeu" in text, text
     assert "&#x27;" not in text and "&amp;" not in text
+
+
+def test_clicking_a_point_of_the_quadrant_selects_that_territory(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800}, locale="fr-FR")
+    page.goto(f"{server}/equilibre?niveau=commune&code=33063")
+    wait_for_app(page)
+    plot = page.locator(".js-plotly-plot").first
+    plot.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    # where Mérignac (33281) is drawn: Plotly's own axes convert data to pixels
+    target = page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        for (const trace of gd.data) {
+            const i = (trace.customdata || []).indexOf('33281');
+            if (i >= 0) {
+                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+                const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+                return {x: box.left + xa.l2p(trace.x[i]), y: box.top + ya.l2p(trace.y[i])};
+            }
+        }
+        return null;
+    }""")
+    assert target is not None, "Mérignac is not in the quadrant"
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_url("**code=33281**", timeout=30000)
+    wait_for_app(page)
+    assert "Mérignac" in page.inner_text('[data-testid="stMain"]')

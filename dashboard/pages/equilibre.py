@@ -95,12 +95,14 @@ else:
     st.info("Les indices se comparent entre territoires d'un même niveau : choisissez un territoire, ou "
             "parcourez ci-dessous les régions et départements.")
 
-sim = sorted({fmt.nature_label(n) for n in ranks.filter(pl.col("code") == t.code)["nature"].unique() if n != "reel"})
-if sim:
-    comps = ranks.filter((pl.col("code") == t.code) & (pl.col("nature") != "reel"))
+PLURAL = {"estime": "estimations", "simule": "données simulées"}
+mine_ranks = ranks.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code) & (pl.col("nature") != "reel"))
+if mine_ranks.height:
+    kinds = sorted({PLURAL[n] for n in mine_ranks["nature"]})
     st.warning(
-        f"Indices calculés en partie sur des {' et des '.join(sim)} : "
-        + ", ".join(f"{labels[c].lower()} ({fmt.nature_label(n)})" for c, n in comps.select("composante", "nature").iter_rows())
+        f"Indices calculés en partie sur des {' et des '.join(kinds)} : "
+        + ", ".join(f"{labels[c][:1].lower()}{labels[c][1:]} ({fmt.nature_label(n)})"
+                    for c, n in mine_ranks.select("composante", "nature").iter_rows())
         + ".", icon="ℹ️")
 
 # -- quadrant chart ----------------------------------------------------------------------------
@@ -138,7 +140,7 @@ extra = {c: f"collaboratif {fmt.number(a)} · plateformes {fmt.number(b)}" for c
 deck = maps.choropleth(feats, dict(scope_rows.select("code", "indice_collaboratif").iter_rows()),
                        dict(scope_rows.select("code", "nom").iter_rows()), value_label="Indice collaboratif",
                        unit="", decimals=0, highlight=[t.code], fills=fills, extra_tooltip=extra, layer_id="territoires")
-left, right = st.columns([4, 1])
+left, right = st.columns([3, 1])
 with left:
     layout.clickable_map(deck, t, scope.niveau, key="eq_carte")
 with right:
