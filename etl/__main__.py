@@ -1,8 +1,10 @@
-"""The ETL command line: `python -m etl list | run`.
+"""The ETL command line: `python -m etl list | run | simulate-rpc`.
 
     python -m etl list
     python -m etl run --all --mirror ../shared/opendata
     python -m etl run communes insee_logement --out /tmp/data
+    python -m etl run rpc --months 2024-01..2024-12
+    python -m etl simulate-rpc --months 2024-01..2024-12 --out /tmp/rpc
 """
 
 from __future__ import annotations
@@ -70,7 +72,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="lire un miroir local au lieu des URL en ligne (sans chemin : ../shared/opendata)")
     p_run.add_argument("--out", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
     p_run.add_argument("--quiet", action="store_true", help="sans barres de progression")
+    p_run.add_argument("--months", help="mois des fichiers du registre de covoiturage (rpc), par exemple "
+                       "2024-01..2024-12 (défaut : les 12 derniers publiés ; en mode miroir, les 12 mois de 2024 simulés)")
+    p_run.add_argument("--seuil-flux", type=int, help="passagers par mois en dessous desquels une paire origine-"
+                       "destination de covoiturage n'est pas gardée (défaut : 10, comme l'observatoire)")
     p_run.set_defaults(func=cmd_run)
+
+    p_sim = sub.add_parser("simulate-rpc", help="écrire des fichiers mensuels simulés au format du registre de covoiturage")
+    from etl.simulate_rpc import add_arguments, run_cli
+
+    add_arguments(p_sim)
+    p_sim.set_defaults(func=run_cli)
 
     args = parser.parse_args(argv)
     return args.func(args)
