@@ -17,4 +17,5 @@ def pages() -> dict[str, list[st.Page]]:
         "Territoire": [
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
         ],
+        "Collaboratif": [page("covoiturage.py", "Covoiturage", ":material/directions_car:", "covoiturage")],
     }
