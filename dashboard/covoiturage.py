@@ -194,7 +194,9 @@ def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame,
     rows = flux.filter(pl.col("mois").is_in(list(period.months)))
     com = rows.filter(pl.col("niveau") == "commune")
     epci = rows.filter(pl.col("niveau") == "epci")
-    touches = lambda codes: pl.col("code_1").is_in(codes) | pl.col("code_2").is_in(codes)  # noqa: E731
+    def touches(codes: list[str]) -> pl.Expr:
+        return pl.col("code_1").is_in(codes) | pl.col("code_2").is_in(codes)
+
     if t.niveau in ("commune", "arrondissement"):
         city = t.code_commune if t.niveau == "arrondissement" and t.code_commune else t.code
         parts = [com.filter(touches([city]))]

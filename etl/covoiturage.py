@@ -197,7 +197,8 @@ def _foreign_points(base: pl.LazyFrame) -> pl.LazyFrame:
         parts.append(base.filter(pl.col(f"etranger_{side}")).select(
             pl.concat_str([pl.lit(FOREIGN_PREFIX), pl.col(f"pays_{side}").fill_null("inconnu")]).alias("code"),
             pl.col(f"pays_{side}").fill_null("inconnu").alias("nom"),
-            pl.col(f"lon_{side}").cast(pl.Float64).alias("lon"), pl.col(f"lat_{side}").cast(pl.Float64).alias("lat")))
+            # in 1e-5 degrees as integers: sums that do not depend on the order of addition
+            *[(pl.col(f"{c}_{side}").cast(pl.Float64) * 1e5).round(0).cast(pl.Int64).alias(c) for c in ("lon", "lat")]))
     return pl.concat(parts).drop_nulls(["lon", "lat"]).group_by("code", "nom").agg(
         pl.col("lon").sum(), pl.col("lat").sum(), pl.len().alias("n"))
 
@@ -255,8 +256,8 @@ def aggregate_files(paths: Iterable[Path], codes: pl.DataFrame, *, threshold: in
     out_f = pl.concat(flux).group_by("niveau", "mois", "code_1", "code_2").agg(pl.col("trajets").sum(),
                                                                                 pl.col("passagers").sum())
     pts = pl.concat(foreign).group_by("code", "nom").agg(pl.col("lon").sum(), pl.col("lat").sum(), pl.col("n").sum())
-    pts = pts.select("code", "nom", (pl.col("lon") / pl.col("n")).alias("longitude"),
-                     (pl.col("lat") / pl.col("n")).alias("latitude"))
+    pts = pts.select("code", "nom", (pl.col("lon") / pl.col("n") / 1e5).alias("longitude"),
+                     (pl.col("lat") / pl.col("n") / 1e5).alias("latitude"))
     return Aggregates(
         mensuel=out_m.sort(keys), heures=out_h.sort(dist_keys + ["heure"]),
         distances=out_c.sort(dist_keys + ["classe_distance"]),

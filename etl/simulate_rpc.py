@@ -361,10 +361,12 @@ def plan_year(ref: Reference, *, year: int = 2024, scale: float = 1.0, seed: int
             short = remove > inside  # not enough journeys inside: take journeys crossing its border too
             pool = np.where(internal, ei, n_epci)
             picked = _draw_in_groups(pool, n, np.r_[np.where(short, 0, remove), 0], rng)
-            cross = np.where(~internal & (ei >= 0) & short[np.maximum(ei, 0)], ei, n_epci)
-            picked = np.r_[picked, _draw_in_groups(cross, n, np.r_[np.where(short, remove, 0), 0], rng)]
-            cross = np.where(~internal & (ej >= 0) & short[np.maximum(ej, 0)], ej, n_epci)
-            picked = np.r_[picked, _draw_in_groups(cross, n, np.r_[np.where(short, remove - remove // 2, 0), 0], rng)]
+            # pairs crossing the EPCI's border, whichever end the EPCI is
+            side_i = ~internal & (ei >= 0) & short[np.maximum(ei, 0)]
+            side_j = ~internal & (ej >= 0) & short[np.maximum(ej, 0)]
+            items = np.r_[np.flatnonzero(side_i), np.flatnonzero(side_j)]
+            drawn = _draw_in_groups(np.r_[ei[side_i], ej[side_j]], n[items], np.where(short, remove, 0), rng)
+            picked = np.r_[picked, items[drawn]]
             n = np.maximum(n - np.bincount(picked, minlength=len(n)), 0)
     final = _counts(n, ei, ej, n_epci)
     if not np.array_equal(final, target):

@@ -164,7 +164,8 @@ def test_flow_map_and_places_render(browser, server):
     """The deck draws both layers: blue arcs of flows and red carpool places (tiles are offline)."""
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     try:
-        page.goto(f"{server}/covoiturage?niveau=epci&code=243300316&periode=2024", timeout=90_000)
+        # CA du Niortais: flows, 52 carpool places and an incentive campaign
+        page.goto(f"{server}/covoiturage?niveau=epci&code=200041317&periode=2024", timeout=90_000)
         from conftest import wait_for_app
 
         wait_for_app(page, timeout=120)

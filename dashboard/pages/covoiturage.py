@@ -109,7 +109,7 @@ cards = [
      None),
     ("CO2 évité", fmt.with_unit(get("co2_evite_t"), "t", 1), "195 g par km passager (ADEME)", None),
 ]
-cols = st.columns(len(cards))
+cols = [*st.columns(3), *st.columns(3)]
 for col, (label, value, help_text, comp) in zip(cols, cards, strict=True):
     with col:
         st.metric(label, value, help=help_text)

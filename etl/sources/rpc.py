@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -345,8 +346,8 @@ class Rpc(Source):
     min_rows = 1
     resources_ = (Resource("catalogue", API_URL, FORMAT_SAMPLE, filename="catalogue.json"),)
 
-    #: The simulator's inputs in mirror mode (key -> path in the mirror), read by `etl.simulate_rpc`.
     def resources(self, ctx: FetchContext) -> list[Resource]:
+        """Live: the monthly files asked for. Mirror: the simulator's inputs (recorded in the manifest)."""
         if ctx.mirror is not None:
             from etl.simulate_rpc import mirror_resources
 
@@ -360,8 +361,6 @@ class Rpc(Source):
                                     progress=False, **ctx.download_kwargs)
         except download.DownloadError as exc:
             raise SourceError(str(exc)) from exc
-        import json
-
         try:
             listing = json.loads(staged.path.read_text(encoding="utf-8"))
         except ValueError as exc:
