@@ -178,11 +178,23 @@ def test_flow_map_and_places_render(browser, server):
         page.close()
     from io import BytesIO
 
+    import numpy as np
     from PIL import Image
 
-    img = Image.open(BytesIO(png)).convert("RGB")
-    pixels = list(img.getdata())
-    blue = sum(1 for r, g, b in pixels if b > 100 and r < 90 and g < 90)  # arcs #000091
-    red = sum(1 for r, g, b in pixels if r > 180 and g < 60 and b < 60)  # places #E1000F
+    rgb = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    blue = int(((b > 100) & (r < 90) & (g < 90)).sum())  # arcs #000091
+    red = int(((r > 180) & (g < 60) & (b < 60)).sum())  # places #E1000F
     assert blue > 200, f"arcs not drawn ({blue} blue pixels)"
     assert red > 50, f"places not drawn ({red} red pixels)"
+
+
+def test_period_widgets_write_the_url(app):
+    at = app(PAGE, niveau="departement", code="33")
+    assert at.segmented_control(key="covoit_type_periode").value == "annee"
+    at.segmented_control(key="covoit_type_periode").set_value("trimestre").run()
+    assert not at.exception
+    assert at.query_params["periode"] in ("2024-T4", ["2024-T4"])
+    assert "4e trimestre 2024" in texts(at)
+    at.selectbox(key="covoit_periode").set_value("2024-T1").run()
+    assert at.query_params["periode"] in ("2024-T1", ["2024-T1"]) and "1er trimestre 2024" in texts(at)
