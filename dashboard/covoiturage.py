@@ -366,7 +366,7 @@ def monthly_chart(series: pl.DataFrame, period: Period, campaign: str | None) ->
     fig.add_scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
                     name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
                     hovertemplate="%{y:.1f} % avec incitation<extra></extra>")
-    fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], title="% avec incitation",
+    fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], dtick=25, title="% avec incitation",
                                   showgrid=False))
     if campaign:
         fig.add_annotation(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False, align="left",
