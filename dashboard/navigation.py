@@ -18,7 +18,10 @@ def pages() -> dict[str, list[st.Page]]:
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
             page("equilibre.py", "Équilibre collaboratif / plateformes", ":material/balance:", "equilibre"),
         ],
-        "Collaboratif": [page("tiers_lieux.py", "Tiers-lieux", ":material/co_present:", "tiers-lieux")],
+        "Collaboratif": [
+            page("covoiturage.py", "Covoiturage", ":material/directions_car:", "covoiturage"),
+            page("tiers_lieux.py", "Tiers-lieux", ":material/co_present:", "tiers-lieux"),
+        ],
         "Plateformes": [
             page("locations_courte_duree.py", "Locations de courte durée", ":material/bed:", "locations-courte-duree"),
             page("vtc_taxis.py", "VTC et taxis", ":material/local_taxi:", "vtc-taxis"),

@@ -1,9 +1,11 @@
-"""The ETL command line: `python -m etl list | run | export`.
+"""The ETL command line: `python -m etl list | run | export | simulate-rpc`.
 
     python -m etl list
     python -m etl run --all --mirror ../shared/opendata
     python -m etl run communes insee_logement --out /tmp/data
     python -m etl export --niveau commune --parent 33 --indicateurs population,logements --format xlsx
+    python -m etl run rpc --months 2024-01..2024-12
+    python -m etl simulate-rpc --months 2024-01..2024-12 --out /tmp/rpc
 """
 
 from __future__ import annotations
@@ -135,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--sirene-departements", help="avec --vtc-source sirene : départements à lire (ex. 33,75)")
     p_run.add_argument("-o", "--option", action="append", metavar="CLE=VALEUR",
                        help="option d'une source, répétable (ex. : -o insideairbnb.fichier=detaille)")
+    p_run.add_argument("--months", help="mois des fichiers du registre de covoiturage (rpc), par exemple "
+                       "2024-01..2024-12 (défaut : les 12 derniers publiés ; en mode miroir, les 12 mois de 2024 simulés)")
+    p_run.add_argument("--seuil-flux", type=int, help="passagers par mois en dessous desquels une paire origine-"
+                       "destination de covoiturage n'est pas gardée (défaut : 10, comme l'observatoire)")
     p_run.set_defaults(func=cmd_run)
 
     p_exp = sub.add_parser(
@@ -158,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
                                      "fichier, dans le dossier courant)")
     p_exp.add_argument("--data", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
     p_exp.set_defaults(func=cmd_export)
+
+    p_sim = sub.add_parser("simulate-rpc", help="écrire des fichiers mensuels simulés au format du registre de covoiturage")
+    from etl.simulate_rpc import add_arguments, run_cli
+
+    add_arguments(p_sim)
+    p_sim.set_defaults(func=run_cli)
 
     args = parser.parse_args(argv)
     return args.func(args)

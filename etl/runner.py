@@ -139,6 +139,8 @@ def run(
         )
         manifest_sources[name] = {
             **src.describe(),
+            **({"nature": result.nature} if result.nature else {}),
+            **({"millesime": result.vintage} if result.vintage else {}),
             "origine": info.origin,
             "fichiers": info.files,
             "recupere_le": info.retrieved_at,

@@ -58,6 +58,10 @@ class Parsed:
     rows_read: int
     rejected: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    #: Set when this fetch differs from the source's declared nature or vintage (for example
+    #: a source that simulates its files in mirror mode): the manifest records these instead.
+    nature: str | None = None
+    vintage: str | None = None
 
     @property
     def frame(self) -> pl.DataFrame:

@@ -1,0 +1,384 @@
+"""Logic of the "Covoiturage" page: periods, sums and rates, comparisons, flows, places, charts.
+
+Pure functions over the carpooling marts (`covoiturage/*.parquet`, `indicateurs`), so that tests
+use exactly what the page shows. Rates are recomputed from the summed columns for any period
+(month, quarter, year) with the mart's own formulas (`etl.covoiturage.rates`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import polars as pl
+import pydeck as pdk
+
+from dashboard import fmt, maps
+from dashboard.territory import Territory
+from etl import covoiturage as cv
+
+BLUE = "#000091"
+RED = "#E1000F"
+GREY = "#929292"
+CAVEAT = (
+    "Le registre de preuve de covoiturage ne compte que les trajets passés par les opérateurs partenaires "
+    "(applications de covoiturage du quotidien) : environ 15 % du covoiturage du quotidien, d'après l'observatoire "
+    "national du covoiturage. Le covoiturage informel (collègues, voisins) n'y figure pas."
+)
+SIMULATED = (
+    "**Données simulées** : aucun fichier mensuel du registre n'est joignable ici ; les trajets de {periode} sont "
+    "simulés (modèle gravitaire entre communes réelles, calé sur le total réel 2024 de chaque EPCI) et passent par "
+    "la même chaîne de traitement que les fichiers réels. Les volumes par EPCI sur l'année sont exacts ; la "
+    "répartition entre communes, mois, heures et distances est simulée."
+)
+QUARTER_NAMES = {1: "1er trimestre", 2: "2e trimestre", 3: "3e trimestre", 4: "4e trimestre"}
+SMALL_COUNT = 6  # the registry's statistical secrecy: fewer than 6 trips a month
+FLOW_LIMITS = {"commune": 40, "arrondissement": 40, "epci": 60, "departement": 80, "region": 100, "france": 150}
+
+
+# -- periods ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Period:
+    """A month ("2024-03"), a quarter ("2024-T1") or a year ("2024"), and its months."""
+
+    key: str
+    kind: str  # "mois", "trimestre", "annee"
+    months: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        if self.kind == "mois":
+            return fmt.month(self.key)
+        if self.kind == "trimestre":
+            year, q = self.key.split("-T")
+            return f"{QUARTER_NAMES[int(q)]} {year}"
+        return self.key
+
+    @property
+    def year(self) -> str:
+        return self.key[:4]
+
+
+def periods(available: list[str]) -> dict[str, list[Period]]:
+    """Every period the months allow: kind -> periods (quarters and years only when complete)."""
+    months = sorted(set(available))
+    out: dict[str, list[Period]] = {"mois": [Period(m, "mois", (m,)) for m in months], "trimestre": [], "annee": []}
+    for year in sorted({m[:4] for m in months}):
+        for q in range(1, 5):
+            qm = tuple(f"{year}-{m:02d}" for m in range(3 * q - 2, 3 * q + 1))
+            if all(m in months for m in qm):
+                out["trimestre"].append(Period(f"{year}-T{q}", "trimestre", qm))
+        ym = tuple(m for m in months if m.startswith(year))
+        if len(ym) == 12:
+            out["annee"].append(Period(year, "annee", ym))
+    return out
+
+
+def default_period(available: list[str]) -> Period:
+    """The latest complete year, else the latest quarter, else the latest month."""
+    options = periods(available)
+    for kind in ("annee", "trimestre", "mois"):
+        if options[kind]:
+            return options[kind][-1]
+    raise ValueError("aucun mois disponible")
+
+
+def parse_period(text: str | None, available: list[str]) -> tuple[Period, str | None]:
+    """The period asked for in the URL, or the default with a French message when it is unknown."""
+    default = default_period(available)
+    if not text:
+        return default, None
+    text = str(text).strip().upper()
+    for options in periods(available).values():
+        for p in options:
+            if p.key.upper() == text:
+                return p, None
+    shown = re.sub(r"[^\w\-]", "", text)[:20]
+    return default, (f"La période demandée (« {shown} ») n'est pas disponible : {default.label} est affichée. "
+                     "Périodes possibles : un mois (2024-03), un trimestre (2024-T1) ou une année (2024).")
+
+
+# -- sums and rates ---------------------------------------------------------------------------
+def period_sums(mensuel: pl.DataFrame, keys: list[tuple[str, str]], period: Period) -> pl.DataFrame:
+    """Summed columns and rates of some territories over a period (territories without data absent)."""
+    key_df = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys]},
+                          schema={"niveau": pl.String, "code": pl.String})
+    rows = mensuel.join(key_df, on=["niveau", "code"], how="semi").filter(pl.col("mois").is_in(list(period.months)))
+    summed = rows.group_by("niveau", "code").agg(
+        *[pl.col(c).cast(pl.Int64).sum() for c in cv.SUMS], pl.len().alias("mois_presents"),
+        (pl.col("nature") == "simule").any().alias("simule"),
+    )
+    return summed.with_columns(cv.rates())
+
+
+def with_population(df: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame:
+    """Add population and journeys per 1,000 inhabitants."""
+    pop = territoires.select("niveau", "code", "nom", pl.col("population").cast(pl.Float64))
+    return df.join(pop, on=["niveau", "code"], how="left").with_columns(
+        pl.when(pl.col("population") > 0).then(pl.col("trajets") / pl.col("population") * 1000)
+        .alias("trajets_pour_1000_hab"))
+
+
+def figures(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period) -> dict | None:
+    """The territory's figures for the period, or None when it has no journey ("pas de donnée")."""
+    df = with_population(period_sums(mensuel, [t.key], period), territoires)
+    return df.row(0, named=True) if df.height else None
+
+
+def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, chain: list[Territory],
+               peers: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """Rows: the territory, its parents, and the median of comparable territories, for the period."""
+    keys = [t.key, *[p.key for p in chain]]
+    df = with_population(period_sums(mensuel, keys, period), territoires)
+    order = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys], "_o": range(len(keys))})
+    df = df.join(order, on=["niveau", "code"]).sort("_o").drop("_o")
+    if peers.height:
+        peer_df = with_population(period_sums(mensuel, list(zip(peers["niveau"], peers["code"], strict=True)), period),
+                                  territoires)
+        if peer_df.height:
+            med = peer_df.select([pl.col(c).median() for c in ("trajets_pour_1000_hab", "part_interne",
+                                                                "taux_occupation", "part_incitation")])
+            med = med.with_columns(nom=pl.lit(f"Médiane de {peer_df.height} territoires comparables"),
+                                   niveau=pl.lit("comparables"), code=pl.lit(""))
+            df = pl.concat([df, med], how="diagonal_relaxed")
+    return df
+
+
+def monthly_series(mensuel: pl.DataFrame, t: Territory) -> pl.DataFrame:
+    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).sort("mois")
+    return rows.with_columns(cv.rates())
+
+
+# -- distributions ----------------------------------------------------------------------------
+def distribution(table: pl.DataFrame, t: Territory, period: Period, column: str) -> tuple[pl.DataFrame, str | None]:
+    """Journeys by `column` (heure or classe_distance) over the period.
+
+    Communes and arrondissements have yearly distributions only: a month or a quarter shows the
+    year, and the returned note says so.
+    """
+    mine = table.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
+    note = None
+    if t.niveau in ("commune", "arrondissement"):
+        mine = mine.filter(pl.col("periode") == period.year)
+        if period.kind != "annee":
+            note = (f"Pour une commune, la répartition n'est conservée que sur l'année : {period.year} entière "
+                    f"(et non {period.label}).")
+    else:
+        mine = mine.filter(pl.col("periode").is_in(list(period.months)))
+    out = mine.group_by(column).agg(pl.col("trajets").sum()).sort(column)
+    if column == "classe_distance" and out.height:
+        order = {label: i for i, label in enumerate(cv.DISTANCE_LABELS)}
+        out = out.with_columns(_o=pl.col(column).replace_strict(order, return_dtype=pl.Int8)).sort("_o").drop("_o")
+    return out, note
+
+
+# -- flows ------------------------------------------------------------------------------------
+def _places_index(territoires: pl.DataFrame, etranger: pl.DataFrame, niveau: str) -> pl.DataFrame:
+    level = territoires.filter(pl.col("niveau") == niveau).select("code", "nom", "longitude", "latitude")
+    foreign = etranger.select("code", pl.concat_str([pl.col("nom"), pl.lit(" (étranger)")]).alias("nom"),
+                              "longitude", "latitude")
+    return pl.concat([level, foreign], how="vertical_relaxed")
+
+
+def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame, t: Territory, period: Period,
+          limit: int | None = None) -> pl.DataFrame:
+    """The territory's origin-destination pairs over the period, with names and coordinates, largest first.
+
+    Communes and arrondissements: pairs of communes with an end in the (parent) commune.
+    EPCI: pairs of EPCI with an end in it, and pairs of its own communes. Départements,
+    régions: pairs of EPCI with an end in the territory; France: the largest pairs of EPCI.
+    Each month keeps only pairs of 10 passengers or more (the observatory's rule): over a
+    quarter or a year, the sums are those of the months where the pair reached the threshold.
+    """
+    rows = flux.filter(pl.col("mois").is_in(list(period.months)))
+    com = rows.filter(pl.col("niveau") == "commune")
+    epci = rows.filter(pl.col("niveau") == "epci")
+    def touches(codes: list[str]) -> pl.Expr:
+        return pl.col("code_1").is_in(codes) | pl.col("code_2").is_in(codes)
+
+    if t.niveau in ("commune", "arrondissement"):
+        city = t.code_commune if t.niveau == "arrondissement" and t.code_commune else t.code
+        parts = [com.filter(touches([city]))]
+    elif t.niveau == "epci":
+        members = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code_epci") == t.code))["code"]
+        parts = [epci.filter(touches([t.code])),
+                 com.filter(pl.col("code_1").is_in(members.implode()) & pl.col("code_2").is_in(members.implode()))]
+    elif t.niveau in ("departement", "region"):
+        key = "code_departement" if t.niveau == "departement" else "code_region"
+        members = territoires.filter((pl.col("niveau") == "epci") & (pl.col(key) == t.code))["code"].to_list()
+        parts = [epci.filter(touches(members))]
+    else:
+        parts = [epci]
+    summed = (
+        pl.concat(parts).group_by("niveau", "code_1", "code_2")
+        .agg(pl.col("trajets").sum(), pl.col("passagers").sum())
+        .sort(["passagers", "code_1", "code_2"], descending=[True, False, False])
+    )
+    if limit is not None:
+        summed = summed.head(limit)
+    out = []
+    for niveau in ("commune", "epci"):
+        part = summed.filter(pl.col("niveau") == niveau)
+        if not part.height:
+            continue
+        idx = _places_index(territoires, etranger, niveau)
+        for end in ("1", "2"):
+            part = part.join(idx.rename({c: f"{c}_{end}" for c in ("code", "nom", "longitude", "latitude")}),
+                             on=f"code_{end}", how="left")
+        out.append(part)
+    if not out:
+        return summed.with_columns(*[pl.lit(None, pl.String).alias(f"nom_{e}") for e in "12"])
+    return pl.concat(out, how="diagonal_relaxed").sort(["passagers", "code_1", "code_2"], descending=[True, False, False])
+
+
+def top_pairs(pairs: pl.DataFrame, n: int = 10) -> pl.DataFrame:
+    """The largest pairs, for a table: "A ↔ B" (or "A (interne)"), passengers, journeys."""
+    if not pairs.height:
+        return pl.DataFrame(schema={"Liaison": pl.String, "Passagers": pl.String, "Trajets": pl.String})
+    head = pairs.head(n)
+    labels = [f"{a or c1} (trajets internes)" if c1 == c2 else f"{a or c1} ↔ {b or c2}"
+              for a, b, c1, c2 in head.select("nom_1", "nom_2", "code_1", "code_2").iter_rows()]
+    return pl.DataFrame({"Liaison": labels, "Passagers": [fmt.number(v) for v in head["passagers"]],
+                         "Trajets": [fmt.number(v) for v in head["trajets"]]})
+
+
+def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period,
+                 n: int = 10) -> pl.DataFrame:
+    """Communes of the territory with the most journeys over the period (none for a commune)."""
+    communes = territoires.filter(pl.col("niveau") == "commune")
+    if t.niveau == "epci":
+        communes = communes.filter(pl.col("code_epci") == t.code)
+    elif t.niveau == "departement":
+        communes = communes.filter(pl.col("code_departement") == t.code)
+    elif t.niveau == "region":
+        communes = communes.filter(pl.col("code_region") == t.code)
+    elif t.niveau != "france":
+        return communes.head(0)
+    keys = [("commune", c) for c in communes["code"].to_list()]
+    sums = with_population(period_sums(mensuel, keys, period), territoires)
+    return sums.sort(["trajets", "code"], descending=[True, False]).head(n)
+
+
+# -- maps -------------------------------------------------------------------------------------
+def places_for(aires: pl.DataFrame, t: Territory) -> pl.DataFrame:
+    """Carpool places drawn with the territory: a commune's EPCI, an arrondissement's city, or the territory."""
+    if t.niveau == "commune":
+        cond = (pl.col("code_epci") == t.code_epci) if t.code_epci else (pl.col("code_commune") == t.code)
+    elif t.niveau == "arrondissement":
+        cond = pl.col("code_commune") == t.code_commune
+    elif t.niveau == "epci":
+        cond = pl.col("code_epci") == t.code
+    elif t.niveau == "departement":
+        cond = pl.col("code_departement") == t.code
+    elif t.niveau == "region":
+        cond = pl.col("code_region") == t.code
+    else:
+        cond = pl.lit(True)
+    return aires.filter(cond & pl.col("longitude").is_not_null())
+
+
+def capacity_text(places: int | None) -> str:
+    return "capacité inconnue" if places is None else f"{fmt.number(places)} place{'s' if places > 1 else ''}"
+
+
+def outline_features(territoires: pl.DataFrame, t: Territory) -> tuple[str, dict]:
+    """Which polygons outline the flow map (level and filter for `dashboard.data.features`)."""
+    if t.niveau in ("commune", "arrondissement"):
+        return ("commune", {"epci": t.code_epci}) if t.code_epci else ("commune", {"codes": (t.code_commune or t.code,)})
+    if t.niveau == "epci":
+        return "commune", {"epci": t.code}
+    if t.niveau == "departement":
+        epci = territoires.filter((pl.col("niveau") == "epci") & (pl.col("code_departement") == t.code))["code"]
+        return "epci", {"codes": tuple(sorted(epci.to_list()))}
+    if t.niveau == "region":
+        deps = territoires.filter((pl.col("niveau") == "departement") & (pl.col("code_region") == t.code))["code"]
+        return "departement", {"codes": tuple(sorted(deps.to_list()))}
+    return "departement", {}
+
+
+def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
+              outlines: list[dict] | None = None) -> pdk.Deck:
+    """Arcs of the flows (width ∝ passengers), carpool places as points, territories outlined; tooltips escaped.
+
+    The outlines give the map its bearings when the basemap tiles cannot be loaded (offline).
+    """
+    arcs = pairs.filter((pl.col("code_1") != pl.col("code_2")) & pl.col("longitude_1").is_not_null()
+                        & pl.col("longitude_2").is_not_null()) if pairs.height else pairs
+    top = max(arcs["passagers"].max() or 1, 1) if arcs.height else 1
+    arc_data = [
+        {"source": [r["longitude_1"], r["latitude_1"]], "target": [r["longitude_2"], r["latitude_2"]],
+         "width": 1 + 9 * (r["passagers"] / top) ** 0.5,
+         "titre": maps.escape(f"{r['nom_1'] or r['code_1']} ↔ {r['nom_2'] or r['code_2']}"),
+         "detail": maps.escape(f"{fmt.number(r['passagers'])} passagers, {fmt.number(r['trajets'])} trajets")}
+        for r in arcs.iter_rows(named=True)
+    ]
+    point_data = [
+        {"position": [r["longitude"], r["latitude"]],
+         "titre": maps.escape(r["nom"] or "Lieu sans nom"),
+         "detail": maps.escape(f"{r['type'] or 'type inconnu'} · {capacity_text(r['places'])}")}
+        for r in places.iter_rows(named=True)
+    ]
+    layers = [
+        pdk.Layer("GeoJsonLayer", id="contours", data={"type": "FeatureCollection", "features": outlines or []},
+                  stroked=True, filled=True, get_fill_color=[246, 246, 246, 160], get_line_color=[160, 160, 160],
+                  line_width_min_pixels=1, pickable=False),
+        # no unit strings: pydeck would read "pixels" as an expression (ArcLayer widths are in pixels
+        # by default; places are sized in metres, clamped to 3-7 pixels)
+        pdk.Layer("ArcLayer", id="flux", data=arc_data, get_source_position="source",
+                  get_target_position="target", get_width="width", get_source_color=[0, 0, 145, 200],
+                  get_target_color=[0, 0, 145, 200], pickable=True, auto_highlight=True),
+        pdk.Layer("ScatterplotLayer", id="aires", data=point_data, get_position="position",
+                  get_fill_color=[225, 0, 15, 220], get_line_color=[255, 255, 255], stroked=True,
+                  get_radius=400, radius_min_pixels=3, radius_max_pixels=7, line_width_min_pixels=1, pickable=True),
+    ]
+    tooltip = {"html": "<b>{titre}</b><br/>{detail}",
+               "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"}}
+    return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, map_provider="carto", map_style="light")
+
+
+# -- charts -----------------------------------------------------------------------------------
+def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    fig.update_layout(title=title, yaxis_title=y_title, separators=", ", height=340, margin=dict(l=10, r=10, t=50, b=10),
+                      plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"), legend=dict(orientation="h"))
+    fig.update_yaxes(gridcolor="#E5E5E5", tickformat=",d")
+    return fig
+
+
+SHORT_MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
+
+
+def short_months(months: list[str]) -> list[str]:
+    """Axis labels: "janv.", "févr."… (with the year when the months span several years)."""
+    several = len({m[:4] for m in months}) > 1
+    return [SHORT_MONTHS[int(m[5:7]) - 1] + (f" {m[2:4]}" if several else "") for m in months]
+
+
+def monthly_chart(series: pl.DataFrame, period: Period, campaign: str | None) -> go.Figure:
+    """Journeys per month (the selected period in blue), incentive share as a line, campaign noted."""
+    months = series["mois"].to_list()
+    colours = [BLUE if m in period.months else GREY for m in months]
+    labels = short_months(months)
+    fig = go.Figure()
+    fig.add_bar(x=labels, y=series["trajets"].to_list(), marker_color=colours, name="Trajets",
+                customdata=[fmt.month(m) for m in months],
+                hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>")
+    fig.add_scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
+                    name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
+                    hovertemplate="%{y:.1f} % avec incitation<extra></extra>")
+    fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], dtick=25, title="% avec incitation",
+                                  showgrid=False))
+    if campaign:
+        fig.add_annotation(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False, align="left",
+                           font=dict(color=RED, size=12))
+    return _layout(fig, "", "Trajets par mois")
+
+
+def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Figure:
+    total = df["trajets"].sum() or 1
+    x = [f"{h} h" for h in df[column].to_list()] if column == "heure" else df[column].to_list()
+    fig = go.Figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE,
+                           customdata=[v / total * 100 for v in df["trajets"].to_list()],
+                           hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f} %)<extra></extra>"))
+    fig.update_xaxes(title=x_title)
+    return _layout(fig, title, "Trajets")

@@ -1,0 +1,271 @@
+"""Page "Covoiturage": trips of the registry, carpool places and incentive campaigns of a territory."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import compare, data, fmt, layout, maps, state
+from dashboard import covoiturage as cov
+from dashboard.territory import parents
+
+PERIOD_PARAM = "periode"
+KIND_KEY, VALUE_KEY, SEEN_KEY = "covoit_type_periode", "covoit_periode", "covoit_periode_url"
+KINDS = {"mois": "Mois", "trimestre": "Trimestre", "annee": "Année"}
+
+t = state.current()
+territoires = data.territoires()
+chain = parents(territoires, t)
+st.title(f"Covoiturage du quotidien : {layout.md(t.nom)}")
+st.info(cov.CAVEAT, icon=":material/info:")
+
+try:
+    mensuel = data.table("covoiturage/mensuel.parquet")
+    flux = data.table("covoiturage/flux.parquet")
+    heures = data.table("covoiturage/heures.parquet")
+    distances = data.table("covoiturage/distances.parquet")
+    etranger = data.table("covoiturage/etranger.parquet")
+    aires = data.table("covoiturage/aires.parquet")
+    campagnes = data.table("covoiturage/campagnes.parquet")
+except FileNotFoundError:
+    st.warning("Les données de covoiturage ne sont pas encore construites (python -m etl run rpc bnlc "
+               "incitations_covoiturage mobilites_durables).")
+    st.stop()
+
+# -- period (kept in the URL: ?periode=2024, 2024-T1 or 2024-03) -------------------------------
+available = sorted(mensuel["mois"].unique().to_list())
+options = cov.periods(available)
+period, message = cov.parse_period(st.query_params.get(PERIOD_PARAM), available)
+if message:
+    st.warning(message, icon="⚠️")
+st.query_params[PERIOD_PARAM] = period.key
+if st.session_state.get(SEEN_KEY) != period.key:  # a link or the first visit: widgets follow the URL
+    st.session_state[KIND_KEY] = period.kind
+    st.session_state[VALUE_KEY] = period.key
+    st.session_state[SEEN_KEY] = period.key
+
+
+def _set_period(key: str) -> None:
+    st.query_params[PERIOD_PARAM] = key
+    st.session_state[SEEN_KEY] = key
+    st.session_state[VALUE_KEY] = key
+
+
+def _on_kind() -> None:
+    kind = st.session_state.get(KIND_KEY) or period.kind
+    st.session_state[KIND_KEY] = kind
+    _set_period(options[kind][-1].key)
+
+
+with st.container(horizontal=True, vertical_alignment="bottom"):
+    st.segmented_control("Période", [k for k in KINDS if options[k]], format_func=KINDS.get, key=KIND_KEY,
+                         on_change=_on_kind)
+    choices = {p.key: p.label for p in options[st.session_state[KIND_KEY] or period.kind]}
+    if st.session_state.get(VALUE_KEY) not in choices:
+        st.session_state[VALUE_KEY] = period.key if period.key in choices else next(reversed(choices))
+    st.selectbox("Choisir", list(choices), format_func=choices.get, key=VALUE_KEY, label_visibility="collapsed",
+                 on_change=lambda: _set_period(st.session_state[VALUE_KEY]), width=260)
+
+mine = cov.figures(mensuel, territoires, t, period)
+simulated = bool(mine and mine["simule"]) or (mine is None and (mensuel["nature"] == "simule").any())
+if simulated:
+    st.warning(cov.SIMULATED.format(periode=period.label), icon=":material/science:")
+vintage = f"{period.label}{' (données simulées)' if simulated else ''}"
+
+# -- key figures ------------------------------------------------------------------------------
+keys = [t.key, *[p.key for p in chain]]
+stocks = compare.latest(data.indicateurs(), keys, ["covoit_aires", "covoit_places_aires",
+                                                  "covoit_places_aires_pour_10000_hab", "covoit_campagne_incitation",
+                                                  "covoit_part_pop_campagne", "covoit_aires_capacite_inconnue"])
+
+
+def stock(niveau: str, code: str, indicator: str) -> float | None:
+    row = stocks.filter((pl.col("niveau") == niveau) & (pl.col("code") == code) & (pl.col("indicateur") == indicator))
+    return row["valeur"][0] if row.height else None
+
+
+nearest = next((p for p in chain if p.niveau != "france"), None)
+table = cov.comparison(mensuel, territoires, t, chain, compare.comparables(territoires, t), period)
+
+
+def parent_value(col: str, unit: str, decimals: int) -> str:
+    parts = []
+    for p in [nearest, chain[-1] if chain else None]:
+        if p is None:
+            continue
+        row = table.filter((pl.col("niveau") == p.niveau) & (pl.col("code") == p.code))
+        value = row[col][0] if row.height else None
+        parts.append(f"{p.nom} : {fmt.with_unit(value, unit, decimals)}")
+    return " · ".join(dict.fromkeys(parts))
+
+
+get = (lambda k: mine[k]) if mine else (lambda k: None)
+cards = [
+    ("Trajets", fmt.number(get("trajets")), f"Départ ou arrivée dans le territoire, {period.label}", None),
+    ("Trajets pour 1 000 hab.", fmt.number(get("trajets_pour_1000_hab"), 1), None, ("trajets_pour_1000_hab", "", 1)),
+    ("Trajets internes", fmt.with_unit(get("part_interne"), "%", 1), "Départ et arrivée dans le territoire",
+     None),
+    ("Pers. par voiture", fmt.number(get("taux_occupation"), 2),
+     "Taux d'occupation (observatoire) : (km passagers + km conducteurs) / km conducteurs", ("taux_occupation", "", 2)),
+    ("Avec incitation", fmt.with_unit(get("part_incitation"), "%", 1), "Part des trajets avec incitation financière",
+     None),
+    ("CO2 évité", fmt.with_unit(get("co2_evite_t"), "t", 1), "195 g par km passager (ADEME)", None),
+]
+cols = [*st.columns(3), *st.columns(3)]
+for col, (label, value, help_text, comp) in zip(cols, cards, strict=True):
+    with col:
+        st.metric(label, value, help=help_text)
+        if comp and t.niveau != "france":
+            st.caption(parent_value(*comp))
+        elif help_text:
+            st.caption(help_text)
+if mine is None:
+    st.info(f"Aucun trajet du registre n'a son départ ou son arrivée ici en {period.label} : pas de donnée.")
+elif period.kind == "mois" and mine["trajets"] < cov.SMALL_COUNT:
+    st.caption(f"Effectif faible (moins de {cov.SMALL_COUNT} trajets dans le mois) : le registre ne publie pas ces "
+               "communes ; chiffre à lire avec prudence.")
+real = compare.latest(data.indicateurs().filter(pl.col("source") == "mobilites_durables"),
+                      [k for k in keys if k[0] in ("epci", "commune")], ["covoit_trajets"])
+for r in real.iter_rows(named=True):
+    who = next((x.nom for x in [t, *chain] if x.key == (r["niveau"], r["code"])), r["code"])
+    st.caption(f"Total réel {r['periode']} publié pour {layout.md(who)} (tableau de bord des mobilités durables, "
+               f"mêmes trajets du registre) : **{fmt.number(r['valeur'])} trajets**.")
+
+cols = st.columns(4)
+aires_n, places_n = stock(*t.key, "covoit_aires"), stock(*t.key, "covoit_places_aires")
+unknown = stock(*t.key, "covoit_aires_capacite_inconnue")
+campaign = stock(*t.key, "covoit_campagne_incitation")
+with cols[0]:
+    st.metric("Lieux de covoiturage", fmt.number(aires_n) if aires_n is not None else "aucun recensé")
+    if unknown:
+        st.caption(f"dont {fmt.number(unknown)} sans capacité renseignée")
+with cols[1]:
+    st.metric("Places recensées", fmt.number(places_n), help="Somme des capacités renseignées : un minimum")
+with cols[2]:
+    value = stock(*t.key, "covoit_places_aires_pour_10000_hab")
+    st.metric("Places pour 10 000 hab.", fmt.number(value, 1))
+    if t.niveau != "france" and nearest:
+        st.caption(f"{nearest.nom} : {fmt.number(stock(*nearest.key, 'covoit_places_aires_pour_10000_hab'), 1)}")
+with cols[3]:
+    share = stock(*t.key, "covoit_part_pop_campagne")
+    if t.niveau in ("departement", "region", "france"):
+        st.metric("Population couverte", fmt.with_unit(share, "%", 1),
+                  help="Part de la population dont l'EPCI organise une campagne d'incitation au covoiturage")
+    else:
+        st.metric("Campagne d'incitation", fmt.NO_DATA if campaign is None else ("oui" if campaign else "non"))
+epci_code = t.code if t.niveau == "epci" else t.code_epci
+active = campagnes.filter(pl.col("code_siren") == epci_code) if epci_code else campagnes.head(0)
+campaign_text = None
+if active.height:
+    c = active.row(0, named=True)
+    campaign_text = (f"Campagne d'incitation de {c['nom_epci']} en cours (liste d'avril 2026, date de début non "
+                     f"publiée) : {c['operateurs']}")
+    bounds = [fmt.with_unit(c["distance_min_km"], "km", 0), fmt.with_unit(c["distance_max_km"], "km", 0)]
+    st.caption(f"{layout.md(campaign_text)} ; trajets de {bounds[0]} à {bounds[1]} ; jusqu'à "
+               f"{fmt.with_unit(c['montant_max_conducteur_mois'], '€', 0)} par mois pour un conducteur.")
+st.caption(layout.source_note(["covoit_trajets", "covoit_aires", "covoit_campagne_incitation"])
+           + f" · trajets : {vintage}")
+
+# -- comparison table -------------------------------------------------------------------------
+st.subheader("Comparaison")
+if table.height:
+    shown = pl.DataFrame({
+        "Territoire": table["nom"],
+        "Trajets pour 1 000 hab.": [fmt.number(v, 1) for v in table["trajets_pour_1000_hab"]],
+        "Trajets internes": [fmt.with_unit(v, "%", 1) for v in table["part_interne"]],
+        "Taux d'occupation": [fmt.number(v, 2) for v in table["taux_occupation"]],
+        "Avec incitation": [fmt.with_unit(v, "%", 1) for v in table["part_incitation"]],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch")
+    peers = compare.comparables(territoires, t)
+    if peers.height:
+        st.caption(compare.peer_summary(t, territoires) + f" Période : {vintage}.")
+else:
+    st.info("Pas de comparaison possible : aucun trajet sur la période pour ce territoire et ses parents.")
+
+# -- monthly series ---------------------------------------------------------------------------
+st.subheader("Trajets par mois")
+series = cov.monthly_series(mensuel, t)
+if series.height:
+    share = stock(*t.key, "covoit_part_pop_campagne")
+    note = campaign_text or (f"{fmt.with_unit(share, '%', 1)} de la population couverte par une campagne "
+                             "d'incitation (liste d'avril 2026)" if share else None)
+    st.plotly_chart(cov.monthly_chart(series, period, note), width="stretch", key="serie_mensuelle")
+    st.caption("Barres bleues : la période choisie. Ligne rouge : part des trajets avec une incitation financière. "
+               + layout.source_note(["covoit_trajets"]) + (" · données simulées" if simulated else ""))
+else:
+    st.info("Pas de donnée mensuelle pour ce territoire.")
+
+# -- flows and places -------------------------------------------------------------------------
+st.subheader("Flux de covoiturage et lieux de covoiturage")
+pairs = cov.flows(flux, territoires, etranger, t, period, limit=cov.FLOW_LIMITS[t.niveau])
+places = cov.places_for(aires, t)
+xs = [*pairs["longitude_1"].drop_nulls().to_list(), *pairs["longitude_2"].drop_nulls().to_list(),
+      *places["longitude"].to_list()] if pairs.height else places["longitude"].to_list()
+ys = [*pairs["latitude_1"].drop_nulls().to_list(), *pairs["latitude_2"].drop_nulls().to_list(),
+      *places["latitude"].to_list()] if pairs.height else places["latitude"].to_list()
+box = (min(xs), min(ys), max(xs), max(ys)) if xs and t.niveau != "france" else maps.bounds(
+    data.features(t.niveau, (t.code,))) if t.niveau != "france" else None
+level, where = cov.outline_features(territoires, t)
+view = maps.view_for(box)
+view.pitch = 35  # arcs seen at an angle
+deck = cov.flow_deck(pairs, places, view, data.features(level, **where))
+st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_flux")
+arcs = pairs.filter(pl.col("code_1") != pl.col("code_2")).height if pairs.height else 0
+st.caption(
+    f"Arcs bleus : les {fmt.number(arcs)} liaisons les plus fréquentées ({period.label}), d'au moins 10 passagers dans "
+    f"le mois (règle de l'observatoire), trajets de moins de 80 km ; épaisseur selon les passagers. Points rouges : "
+    f"{fmt.number(places.height)} lieux de covoiturage de la base nationale (survoler pour le nom, le type et la "
+    "capacité). " + layout.source_note(["covoit_trajets", "covoit_aires"]) + (" · flux simulés" if simulated else "")
+)
+
+# -- hours and distances ----------------------------------------------------------------------
+left, right = st.columns(2)
+for col, tbl, column, title, x_title in (
+    (left, heures, "heure", "Heure de départ", "Heure"),
+    (right, distances, "classe_distance", "Distance parcourue", "Distance"),
+):
+    with col:
+        dist, note = cov.distribution(tbl, t, period, column)
+        if dist.height:
+            st.plotly_chart(cov.bar_chart(dist, column, title, x_title), width="stretch", key=f"graphe_{column}")
+            st.caption((note + " " if note else "") + f"Trajets partant du territoire ou y arrivant. {vintage}.")
+        else:
+            st.info(f"{title} : pas de donnée.")
+
+# -- top pairs and communes -------------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    st.markdown("**Principales liaisons**")
+    top = cov.top_pairs(pairs)
+    if top.height:
+        st.dataframe(top, hide_index=True, width="stretch")
+    else:
+        st.info("Aucune liaison d'au moins 10 passagers dans un mois.")
+with right:
+    communes = cov.top_communes(mensuel, territoires, t, period)
+    if t.niveau not in ("commune", "arrondissement"):
+        st.markdown("**Communes les plus concernées**")
+        if communes.height:
+            st.dataframe(pl.DataFrame({
+                "Commune": communes["nom"],
+                "Trajets": [fmt.number(v) for v in communes["trajets"]],
+                "Pour 1 000 hab.": [fmt.number(v, 1) for v in communes["trajets_pour_1000_hab"]],
+                "Internes": [fmt.with_unit(v, "%", 1) for v in communes["part_interne"]],
+            }), hide_index=True, width="stretch")
+        else:
+            st.info("Pas de donnée.")
+    else:
+        st.markdown("**Mois par mois**")
+        if series.height:
+            st.dataframe(pl.DataFrame({
+                "Mois": [fmt.month(m) for m in series["mois"]],
+                "Trajets": [fmt.number(v) + (" (effectif faible)" if v < cov.SMALL_COUNT else "")
+                            for v in series["trajets"]],
+                "Internes": [fmt.with_unit(v, "%", 1) for v in series["part_interne"]],
+                "Pers./voiture": [fmt.number(v, 2) for v in series["taux_occupation"]],
+                "Avec incitation": [fmt.with_unit(v, "%", 1) for v in series["part_incitation"]],
+            }), hide_index=True, width="stretch")
+        else:
+            st.info("Pas de donnée.")
+        if t.niveau == "arrondissement":
+            st.caption("Les liaisons ci-contre sont celles de la ville entière : les flux sont comptés par commune.")
+st.caption(f"Flux : {vintage}. " + layout.source_note(["covoit_trajets"]))

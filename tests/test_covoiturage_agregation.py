@@ -1,0 +1,136 @@
+"""Aggregation of journeys per territory and month, on a hand-made file counted by hand.
+
+See `rpc_samples.py` for the journeys: j1-j6 are valid, j7 has an unknown commune code.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+import rpc_samples as samples
+
+from etl import covoiturage as cv
+from etl.sources import rpc
+
+
+@pytest.fixture(scope="module")
+def codes(territoires, parsed_reference):
+    return cv.code_table(territoires, parsed_reference["cog_passage"].frame)
+
+
+@pytest.fixture(scope="module")
+def agg(tmp_path_factory, codes):
+    tmp = tmp_path_factory.mktemp("rpc")
+    parsed = rpc.parse_file(samples.hand_made(tmp / "2024-03.csv"), tmp / "2024-03.parquet")
+    return cv.aggregate_files([parsed.typed], codes, threshold=1)
+
+
+def figures(agg, niveau, code) -> dict:
+    rows = agg.mensuel.filter((pl.col("niveau") == niveau) & (pl.col("code") == code))
+    assert rows.height == 1, f"{niveau} {code}: {rows.height} lignes"
+    return rows.with_columns(cv.rates()).row(0, named=True)
+
+
+def test_unknown_code_is_rejected_and_counted(agg):
+    assert agg.rejected == {"code commune inconnu du COG 2026 (ni actuel, ni ancien, ni arrondissement)": 1}
+    assert agg.months == ["2024-03"]
+
+
+def test_commune_level(agg):
+    bordeaux = figures(agg, "commune", "33063")
+    # j1, j2 leave Bordeaux, j3 stays inside (counted once); cars A (j1+j2) and B
+    assert (bordeaux["trajets"], bordeaux["trajets_internes"], bordeaux["passagers"], bordeaux["vehicules"]) == (3, 1, 4, 2)
+    assert bordeaux["km_passagers"] == pytest.approx(1 * 12 + 2 * 8 + 1 * 5)  # seats × km
+    assert bordeaux["km_conducteurs"] == pytest.approx(12 + 5)  # car A drives its longest journey, 12 km
+    assert bordeaux["trajets_incites"] == 2
+    assert bordeaux["taux_occupation"] == pytest.approx((33 + 17) / 17)
+    merignac = figures(agg, "commune", "33281")  # j1, j2 arrive, j4 leaves
+    assert (merignac["trajets"], merignac["trajets_internes"], merignac["vehicules"], merignac["km_conducteurs"]) == (
+        3, 0, 2, pytest.approx(12 + 45))
+    # Paris 1er -> Paris 15e is internal to the commune of Paris
+    paris = figures(agg, "commune", "75056")
+    assert (paris["trajets"], paris["trajets_internes"]) == (1, 1)
+    # the former code 01003 (Amareins) is counted in today's commune, Francheleins
+    assert figures(agg, "commune", "01165")["trajets"] == 1
+    assert agg.mensuel.filter(pl.col("code") == "01003").height == 0
+
+
+def test_arrondissement_level(agg):
+    for code in ("75101", "75115"):  # crossing at arrondissement level
+        row = figures(agg, "arrondissement", code)
+        assert (row["trajets"], row["trajets_internes"]) == (1, 0)
+    assert agg.mensuel.filter(pl.col("niveau") == "arrondissement").height == 2
+
+
+def test_internal_at_each_level(agg):
+    # Bordeaux -> Mérignac is internal to Bordeaux Métropole; Mérignac -> Libourne crosses its border
+    bm = figures(agg, "epci", "243300316")
+    assert (bm["trajets"], bm["trajets_internes"], bm["passagers"], bm["vehicules"]) == (4, 3, 5, 3)
+    assert bm["km_conducteurs"] == pytest.approx(12 + 5 + 45)
+    assert figures(agg, "epci", "200070092")["trajets_internes"] == 0
+    # ... and Libourne is in Gironde: all four are internal to the département and the région
+    assert (figures(agg, "departement", "33")["trajets"], figures(agg, "departement", "33")["trajets_internes"]) == (4, 4)
+    assert figures(agg, "region", "75")["trajets_internes"] == 4
+    assert figures(agg, "departement", "01")["trajets_internes"] == 0
+    fr = figures(agg, "france", "FR")
+    # six valid journeys; the one to Switzerland is not internal to France
+    assert (fr["trajets"], fr["trajets_internes"], fr["passagers"], fr["vehicules"]) == (6, 5, 7, 5)
+    assert fr["km_passagers"] == pytest.approx(144) and fr["km_conducteurs"] == pytest.approx(128)
+    assert fr["taux_occupation"] == pytest.approx(272 / 128)
+    assert fr["part_interne"] == pytest.approx(5 / 6 * 100)
+    assert fr["part_incitation"] == pytest.approx(50)
+    assert fr["co2_evite_t"] == pytest.approx(144 * 195 / 1e6)
+
+
+def test_distance_classes_and_hours(agg):
+    fr = agg.distances.filter((pl.col("niveau") == "france") & (pl.col("periode") == "2024-03"))
+    assert dict(fr.select("classe_distance", "trajets").iter_rows()) == {
+        "0-10 km": 3, "10-20 km": 1, "40-50 km": 1, "50 km et plus": 1}
+    hours = agg.heures.filter((pl.col("niveau") == "france") & (pl.col("periode") == "2024-03"))
+    assert dict(hours.select("heure", "trajets").iter_rows()) == {6: 1, 7: 2, 8: 1, 17: 1, 18: 1}
+    # communes: the year only
+    bordeaux = agg.heures.filter((pl.col("niveau") == "commune") & (pl.col("code") == "33063"))
+    assert bordeaux["periode"].unique().to_list() == ["2024"]
+    assert dict(bordeaux.select("heure", "trajets").iter_rows()) == {7: 2, 8: 1}
+
+
+def test_flows_between_communes_and_epci(agg):
+    com = agg.flux.filter(pl.col("niveau") == "commune")
+    got = {(a, b): (n, p) for a, b, n, p in com.select("code_1", "code_2", "trajets", "passagers").iter_rows()}
+    assert got == {("33063", "33281"): (2, 3), ("33063", "33063"): (1, 1), ("33243", "33281"): (1, 1),
+                   ("75056", "75056"): (1, 1), ("01165", "etranger:Suisse"): (1, 1)}
+    epci = agg.flux.filter(pl.col("niveau") == "epci")
+    assert set(zip(epci["code_1"], epci["code_2"], strict=True)) == {
+        ("243300316", "243300316"), ("200070092", "243300316"), ("200054781", "200054781"),
+        ("200070118", "etranger:Suisse")}
+    assert agg.etranger["code"].to_list() == ["etranger:Suisse"]
+
+
+def test_ten_passenger_threshold(tmp_path, codes):
+    rows = (
+        [samples.line(f"a{i}", f"A{i}", "33063", "33243", 2, 30_000, "NON", 7) for i in range(5)]  # 10 passengers
+        + [samples.line(f"b{i}", f"B{i}", "33281", "33243", 1, 30_000, "NON", 7) for i in range(9)]  # 9 passengers
+        + [samples.line(f"c{i}", f"C{i}", "33063", "75101", 2, 85_000, "NON", 7) for i in range(6)]  # 80 km and more
+    )
+    parsed = rpc.parse_file(samples.write(tmp_path / "2024-03.csv", rows), tmp_path / "2024-03.parquet")
+    default = cv.aggregate_files([parsed.typed], codes)
+    pairs = default.flux.filter(pl.col("niveau") == "commune").select("code_1", "code_2", "passagers").rows()
+    assert pairs == [("33063", "33243", 10)]
+    lower = cv.aggregate_files([parsed.typed], codes, threshold=9)
+    assert lower.flux.filter(pl.col("niveau") == "commune").height == 2
+    # journeys of 80 km or more count in every total, but not in flows
+    assert figures(default, "commune", "75056")["trajets"] == 6
+
+
+def test_months_are_summed_not_duplicated(tmp_path, codes):
+    a = rpc.parse_file(samples.hand_made(tmp_path / "a.csv", malformed=False), tmp_path / "a.parquet")
+    april = [r.replace("2024-03-05", "2024-04-05") for r in
+             (samples.line(*j) for j in samples.JOURNEYS)]
+    b = rpc.parse_file(samples.write(tmp_path / "b.csv", april), tmp_path / "b.parquet")
+    agg = cv.aggregate_files([a.typed, b.typed], codes, threshold=1)
+    assert agg.months == ["2024-03", "2024-04"]
+    fr = agg.mensuel.filter(pl.col("niveau") == "france")
+    assert fr["trajets"].to_list() == [6, 6]
+    # the communes' yearly distributions add both months
+    bordeaux = agg.heures.filter((pl.col("niveau") == "commune") & (pl.col("code") == "33063"))
+    assert dict(bordeaux.select("heure", "trajets").iter_rows()) == {7: 4, 8: 2}
