@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-import rpc_samples as samples
 
 from etl import covoiturage as cv
 from etl.sources import rpc
+from tests import rpc_samples as samples
 
 
 @pytest.fixture(scope="module")

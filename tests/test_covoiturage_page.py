@@ -166,7 +166,7 @@ def test_flow_map_and_places_render(browser, server):
     try:
         # CA du Niortais: flows, 52 carpool places and an incentive campaign
         page.goto(f"{server}/covoiturage?niveau=epci&code=200041317&periode=2024", timeout=90_000)
-        from conftest import wait_for_app
+        from tests.conftest import wait_for_app
 
         wait_for_app(page, timeout=120)
         chart = page.locator('[data-testid="stDeckGlJsonChart"]').first

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import rpc_samples as samples
 
 from etl import registry
 from etl.sources import rpc
 from etl.sources.base import FetchContext, SourceError
+from tests import rpc_samples as samples
 
 
 def parse(path: Path, tmp_path: Path) -> tuple[rpc.FileParse, pl.DataFrame]:
