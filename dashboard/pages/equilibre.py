@@ -140,13 +140,13 @@ extra = {c: f"collaboratif {fmt.number(a)} · plateformes {fmt.number(b)}" for c
 deck = maps.choropleth(feats, dict(scope_rows.select("code", "indice_collaboratif").iter_rows()),
                        dict(scope_rows.select("code", "nom").iter_rows()), value_label="Indice collaboratif",
                        unit="", decimals=0, highlight=[t.code], fills=fills, extra_tooltip=extra, layer_id="territoires")
-left, right = st.columns([3, 1])
-with left:
-    layout.clickable_map(deck, t, scope.niveau, key="eq_carte")
-with right:
+layout.clickable_map(deck, t, scope.niveau, key="eq_carte")
+legend_col, note_col = st.columns([1, 2])
+with legend_col:
     st.markdown(equilibre.bivariate_legend_html(), unsafe_allow_html=True)
-    st.caption("Terciles des rangs (0-33, 33-67, 67-100). Gris : un des indices manque. Palette lisible par les "
-               "daltoniens.")
+with note_col:
+    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en gris, un des indices manque. "
+               "Palette lisible par les daltoniens. Cliquer sur un territoire pour l'afficher.")
 
 # -- ranking ---------------------------------------------------------------------------------------
 st.subheader("Classement")
