@@ -27,9 +27,15 @@ def number(value: float | int | None, decimals: int = 0) -> str:
     return text.replace(",", NNBSP).replace(".", ",")
 
 
+#: The unit of yes/no indicators (1 = yes): shown as "oui" / "non".
+YES_NO_UNIT = "oui (1) / non (0)"
+
+
 def with_unit(value: float | int | None, unit: str, decimals: int = 0) -> str:
     if is_missing(value):
         return NO_DATA
+    if unit == YES_NO_UNIT:
+        return "oui" if value >= 0.5 else "non"
     if unit == "%":
         return f"{number(value, decimals)}{NNBSP}%"
     return f"{number(value, decimals)} {unit}".rstrip()

@@ -32,10 +32,10 @@ def _labels(index: str) -> str:
 
 
 INDICATORS = (
-    Indicator("indice_collaboratif", "Indice d'adoption collaborative", "indice 0-100",
+    Indicator("indice_collaboratif", "Indice d'adoption collaborative", "/ 100",
               _DEF.format(_labels("indice_collaboratif")), "collaboratif", "equilibre",
               "Observatoire (calcul sur les indicateurs des domaines)", "selon les composantes", sens=1, decimales=0),
-    Indicator("indice_plateformes", "Indice de pénétration des plateformes", "indice 0-100",
+    Indicator("indice_plateformes", "Indice de pénétration des plateformes", "/ 100",
               _DEF.format(_labels("indice_plateformes")), "plateforme", "equilibre",
               "Observatoire (calcul sur les indicateurs des domaines)", "selon les composantes", sens=1, decimales=0),
     Indicator("indice_collaboratif_composantes", "Composantes de l'indice collaboratif disponibles", "composantes",
