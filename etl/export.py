@@ -144,6 +144,7 @@ class Plan:
     summary: pl.DataFrame  # fichier, indicateur, periode, source, nature, lignes (selected rows)
     wide_key: pl.DataFrame | None
     sources: list[dict[str, Any]]
+    territory_rows: pl.Series  # long rows of each territory of `territories` (same order)
     warnings: list[str] = field(default_factory=list)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -368,16 +369,18 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     prefixes = _period_prefixes(request)
     ids = indicators["indicateur"].to_list()
 
-    # one pass over the indicator files, keeping counts only
+    # one pass over the indicator files, keeping counts only: per file, indicator, period, source
+    # and nature (what the extract holds), and per territory (where `batches` may cut)
     base = (pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)
-    in_sel = pl.len() if whole else pl.col("code").is_in(territories["code"].to_list()).sum()
-    counts = (
-        _scan(data_dir, with_file=True).filter(base)
-        .group_by("fichier", "indicateur", "periode", "source", "nature")
-        .agg(lignes=in_sel.cast(pl.Int64))
-        .with_columns(pl.col("fichier").str.extract(r"([^/\\]+)\.parquet$"))
-        .collect(engine="streaming")
-    )
+    selected = pl.lit(True) if whole else pl.col("code").is_in(territories["code"].to_list())
+    scan = _scan(data_dir, with_file=True).filter(base)
+    counts, per_territory = pl.collect_all([
+        scan.group_by("fichier", "indicateur", "periode", "source", "nature")
+        .agg(lignes=(pl.len() if whole else selected.sum()).cast(pl.Int64))
+        .with_columns(pl.col("fichier").str.extract(r"([^/\\]+)\.parquet$")),
+        scan.filter(selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
+        .group_by("code").agg(lignes=pl.len().cast(pl.Int64)),
+    ], engine="streaming")
     warnings: list[str] = []
     if prefixes is not None:
         available = sorted(counts["periode"].unique().to_list())
@@ -402,7 +405,9 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
         columns, wide_key = _long_columns(), None
     p = Plan(request=request, data_dir=data_dir, niveau=niveau, scope=scope, scope_slug=slug,
              territories=territories, whole_level=whole, indicators=indicators, period_prefixes=prefixes,
-             columns=columns, summary=summary, wide_key=wide_key, sources=[], warnings=warnings)
+             columns=columns, summary=summary, wide_key=wide_key, sources=[], warnings=warnings,
+             territory_rows=territories.select("code").join(per_territory, on="code", how="left",
+                                                            maintain_order="left")["lignes"].fill_null(0))
     p.sources = _sources(p, read_manifest(data_dir))
     return p
 
@@ -477,16 +482,26 @@ def empty_frame(p: Plan) -> pl.DataFrame:
 # -- the rows ----------------------------------------------------------------------------------
 
 def _chunks(p: Plan) -> Iterator[pl.DataFrame]:
+    """Consecutive slices of the territories, as large as the memory bounds allow.
+
+    Each slice reads at most `BATCH_ROWS` long rows and, in the wide layout, writes at most
+    `BATCH_CELLS` cells. The cut follows each territory's own row count (`Plan.territory_rows`),
+    not an average: a commune with the short-term rental figures holds almost three times the rows
+    of one without, and a cut on the average overflowed. A territory is never split, so one holding
+    more rows than the bound is a slice of its own.
+    """
     n = p.territories.height
     if n == 0:
         return
-    per_territory = max(1.0, p.rows / n)
-    size = int(BATCH_ROWS / per_territory)  # rows of the long table read at once
-    if p.request.layout == "wide":  # and cells of the wide table
-        size = min(size, BATCH_CELLS // max(1, len(p.columns)))
-    size = max(1, min(n, size))
-    for start in range(0, n, size):
-        yield p.territories.slice(start, size)
+    per = p.territory_rows.to_list()
+    most = n if p.request.layout == "long" else max(1, BATCH_CELLS // max(1, len(p.columns)))
+    start, acc = 0, 0
+    for i, k in enumerate(per):
+        if i > start and (acc + k > BATCH_ROWS or i - start >= most):
+            yield p.territories.slice(start, i - start)
+            start, acc = i, 0
+        acc += k
+    yield p.territories.slice(start, n - start)
 
 
 def batches(p: Plan) -> Iterator[pl.DataFrame]:
