@@ -207,11 +207,11 @@ def indicator_files(data_dir: Path) -> list[Path]:
     return sorted((Path(data_dir) / "indicateurs").glob("*.parquet"))
 
 
-def _scan(data_dir: Path, *, with_file: bool = False) -> pl.LazyFrame:
+def _scan(data_dir: Path) -> pl.LazyFrame:
     files = indicator_files(data_dir)
     if not files:
         raise ExportError(f"aucun fichier d'indicateurs dans {Path(data_dir) / 'indicateurs'}")
-    return pl.scan_parquet(files, include_file_paths="fichier" if with_file else None)
+    return pl.scan_parquet(files)
 
 
 def _read(data_dir: Path, name: str) -> pl.DataFrame:
@@ -369,18 +369,28 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     prefixes = _period_prefixes(request)
     ids = indicators["indicateur"].to_list()
 
-    # one pass over the indicator files, keeping counts only: per file, indicator, period, source
-    # and nature (what the extract holds), and per territory (where `batches` may cut)
+    # one pass over each indicator file, keeping counts only: per indicator, period, source and
+    # nature (what the extract holds), and per territory (where `batches` may cut). File by file
+    # and in the streaming engine: a scan of all files tagged with their path held every row's
+    # path (+270 MB for 5.8 million rows), sharing the scan between the two counts cached it whole.
     base = (pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)
     selected = pl.lit(True) if whole else pl.col("code").is_in(territories["code"].to_list())
-    scan = _scan(data_dir, with_file=True).filter(base)
-    counts, per_territory = pl.collect_all([
-        scan.group_by("fichier", "indicateur", "periode", "source", "nature")
+    files = indicator_files(data_dir)
+    if not files:
+        raise ExportError(f"aucun fichier d'indicateurs dans {Path(data_dir) / 'indicateurs'}")
+    counts = pl.concat([
+        pl.scan_parquet(f).filter(base)
+        .group_by("indicateur", "periode", "source", "nature")
         .agg(lignes=(pl.len() if whole else selected.sum()).cast(pl.Int64))
-        .with_columns(pl.col("fichier").str.extract(r"([^/\\]+)\.parquet$")),
-        scan.filter(selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
-        .group_by("code").agg(lignes=pl.len().cast(pl.Int64)),
-    ], engine="streaming")
+        .select(pl.lit(f.stem).alias("fichier"), pl.all())
+        .collect(engine="streaming")
+        for f in files
+    ])
+    per_territory = (
+        _scan(data_dir).filter(base & selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
+        .group_by("code").agg(lignes=pl.len().cast(pl.Int64))
+        .collect(engine="streaming")
+    )
     warnings: list[str] = []
     if prefixes is not None:
         available = sorted(counts["periode"].unique().to_list())
@@ -520,7 +530,7 @@ def batches(p: Plan) -> Iterator[pl.DataFrame]:
         cond = base & pl.col("code").is_between(pl.lit(codes[0]), pl.lit(codes[-1]))
         if not p.whole_level:
             cond = cond & pl.col("code").is_in(codes.to_list())
-        rows = scan.filter(cond).collect() if p.summary.height else None
+        rows = scan.filter(cond).collect(engine="streaming") if p.summary.height else None
         if p.request.layout == "long":
             assert rows is not None
             if rows.height == 0:
