@@ -23,8 +23,8 @@ LEVELS = ["commune", "arrondissement", "epci", "departement", "region", "france"
 #: Above this many cells, the page points to the command line instead of building the file.
 PAGE_MAX_CELLS = 6_000_000
 #: XLSX is written at about 170,000 cells a second (xlsxwriter): above 2 million cells (12 s of
-#: waiting, every indicator of every commune of France is 5.8 million), the page offers CSV or
-#: Parquet, written in under a second, or the command line.
+#: waiting; every indicator of every commune of France is several times that), the page offers
+#: CSV or Parquet, written in a second or two, or the command line.
 PAGE_MAX_CELLS_XLSX = 2_000_000
 
 
