@@ -22,6 +22,15 @@ from etl import export
 LEVELS = ["commune", "arrondissement", "epci", "departement", "region", "france"]
 #: Above this many cells, the page points to the command line instead of building the file.
 PAGE_MAX_CELLS = 6_000_000
+#: XLSX is written at about 170,000 cells a second (xlsxwriter): above 2 million cells (12 s of
+#: waiting; every indicator of every commune of France is several times that), the page offers
+#: CSV or Parquet, written in a second or two, or the command line.
+PAGE_MAX_CELLS_XLSX = 2_000_000
+
+
+def page_max_cells(fmt_id: str) -> int:
+    """The largest extract (in cells) the page builds in this format."""
+    return PAGE_MAX_CELLS_XLSX if fmt_id == "xlsx" else PAGE_MAX_CELLS
 
 
 # -- territories --------------------------------------------------------------------------------
@@ -79,14 +88,48 @@ def cached_availability() -> pl.DataFrame:
     return availability(data.indicateurs())
 
 
+#: The catalogue's domains in French, in the menu's order: context, collaborative domains, platform
+#: domains, then the composite indices built on all of them. A domain not listed here (a new mart)
+#: is still served: it comes last, named from its id.
+DOMAIN_LABELS = {
+    "territoire": "Territoire",
+    "covoiturage": "Covoiturage",
+    "tiers_lieux": "Tiers-lieux",
+    "locations_courte_duree": "Locations de courte durée",
+    "vtc": "VTC et taxis",
+    "equilibre": "Équilibre (indices composites)",
+}
+FAMILY_ORDER = {"collaboratif": 0, "plateforme": 1, "contexte": 2}
+
+
 def domain_label(domaine: str) -> str:
-    return (domaine or "autre").replace("_", " ").capitalize()
+    """"locations_courte_duree" -> "Locations de courte durée" (an unknown id: "Mon domaine")."""
+    return DOMAIN_LABELS.get(domaine) or (domaine or "autre").replace("_", " ").capitalize()
+
+
+def domain_rank(domaine: str) -> tuple[int, str]:
+    """Sort key of a domain: the order of `DOMAIN_LABELS`, unknown domains last by id."""
+    order = list(DOMAIN_LABELS)
+    return (order.index(domaine), "") if domaine in DOMAIN_LABELS else (len(order), domaine or "")
+
+
+def sort_catalogue(catalogue: pl.DataFrame) -> pl.DataFrame:
+    """Catalogue rows grouped by domain (menu order), then family, then label."""
+    keys = [(domain_rank(r["domaine"]), FAMILY_ORDER.get(r["famille"], 9), r["libelle"] or "", r["indicateur"])
+            for r in catalogue.iter_rows(named=True)]
+    order = sorted(range(catalogue.height), key=keys.__getitem__)
+    return catalogue[order] if catalogue.height else catalogue
+
+
+def domains(catalogue: pl.DataFrame) -> list[str]:
+    """The catalogue's domain ids, in `domain_rank` order."""
+    return sorted(catalogue["domaine"].unique().to_list(), key=domain_rank)
 
 
 def indicator_labels(catalogue: pl.DataFrame, available: set[str] | None = None) -> dict[str, str]:
     """id -> "Domaine › famille › Libellé (unité)", in domain, family and label order (a searchable list)."""
     out = {}
-    for r in catalogue.sort("domaine", "famille", "libelle").iter_rows(named=True):
+    for r in sort_catalogue(catalogue).iter_rows(named=True):
         label = f"{domain_label(r['domaine'])} › {r['famille']} › {r['libelle']}"
         if r["unite"]:
             label += f" ({r['unite']})"
@@ -152,7 +195,7 @@ def build(request: export.Request, data_dir: str) -> Built:
     """Plan, preview and write an extract (raises `export.ExportError` with a French message)."""
     p = export.plan(request, Path(data_dir))
     cells = p.output_rows * len(p.columns)
-    content = export.to_bytes(p) if cells <= PAGE_MAX_CELLS else None
+    content = export.to_bytes(p) if cells <= page_max_cells(request.format) else None
     csv = request.format in ("csv", "csv-fr")
     return Built(
         content=content, filename=p.filename, mime=p.mime, describe=p.describe(), preview=export.preview(p, 20),
@@ -228,18 +271,18 @@ def catalogue_view(catalogue: pl.DataFrame, avail: pl.DataFrame) -> pl.DataFrame
         i["natures"].update(r["natures"])
     order = {lv: n for n, lv in enumerate(LEVELS)}
     rows = []
-    for r in catalogue.sort("domaine", "famille", "indicateur").iter_rows(named=True):
+    for r in sort_catalogue(catalogue).iter_rows(named=True):
         i = info.get(r["indicateur"], {})
         rows.append({
-            "Identifiant": r["indicateur"], "Libellé": r["libelle"], "Unité": r["unite"],
-            "Définition": r["definition"], "Famille": r["famille"], "Domaine": domain_label(r["domaine"]),
-            "Source": r["source"], "Licence": r["licence"], "Sens": sens_label(r["sens"], r["famille"]),
+            "Domaine": domain_label(r["domaine"]), "Famille": r["famille"], "Libellé": r["libelle"],
+            "Identifiant": r["indicateur"], "Unité": r["unite"], "Définition": r["definition"],
+            "Sens": sens_label(r["sens"], r["famille"]), "Source": r["source"], "Licence": r["licence"],
             "Niveaux": ", ".join(sorted(i.get("niveaux", []), key=order.get)) or "pas de donnée",
             "Périodes": _period_span(sorted(i.get("periodes", []))),
             "Nature": ", ".join(fmt.nature_label(n) or "mesurée" for n in sorted(i.get("natures", []))),
         })
     return pl.DataFrame(rows, schema={k: pl.String for k in (
-        "Identifiant", "Libellé", "Unité", "Définition", "Famille", "Domaine", "Source", "Licence", "Sens",
+        "Domaine", "Famille", "Libellé", "Identifiant", "Unité", "Définition", "Sens", "Source", "Licence",
         "Niveaux", "Périodes", "Nature")})
 
 

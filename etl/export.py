@@ -144,6 +144,7 @@ class Plan:
     summary: pl.DataFrame  # fichier, indicateur, periode, source, nature, lignes (selected rows)
     wide_key: pl.DataFrame | None
     sources: list[dict[str, Any]]
+    territory_rows: pl.Series  # long rows of each territory of `territories` (same order)
     warnings: list[str] = field(default_factory=list)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -206,11 +207,15 @@ def indicator_files(data_dir: Path) -> list[Path]:
     return sorted((Path(data_dir) / "indicateurs").glob("*.parquet"))
 
 
-def _scan(data_dir: Path, *, with_file: bool = False) -> pl.LazyFrame:
+def _files(data_dir: Path) -> list[Path]:
     files = indicator_files(data_dir)
     if not files:
         raise ExportError(f"aucun fichier d'indicateurs dans {Path(data_dir) / 'indicateurs'}")
-    return pl.scan_parquet(files, include_file_paths="fichier" if with_file else None)
+    return files
+
+
+def _scan(data_dir: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(_files(data_dir))
 
 
 def _read(data_dir: Path, name: str) -> pl.DataFrame:
@@ -368,14 +373,23 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     prefixes = _period_prefixes(request)
     ids = indicators["indicateur"].to_list()
 
-    # one pass over the indicator files, keeping counts only
+    # one pass over each indicator file, keeping counts only: per indicator, period, source and
+    # nature (what the extract holds), and per territory (where `batches` may cut). File by file
+    # and in the streaming engine: a scan of all files tagged with their path held every row's
+    # path (+270 MB for 5.8 million rows), sharing the scan between the two counts cached it whole.
     base = (pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)
-    in_sel = pl.len() if whole else pl.col("code").is_in(territories["code"].to_list()).sum()
-    counts = (
-        _scan(data_dir, with_file=True).filter(base)
-        .group_by("fichier", "indicateur", "periode", "source", "nature")
-        .agg(lignes=in_sel.cast(pl.Int64))
-        .with_columns(pl.col("fichier").str.extract(r"([^/\\]+)\.parquet$"))
+    selected = pl.lit(True) if whole else pl.col("code").is_in(territories["code"].to_list())
+    counts = pl.concat([
+        pl.scan_parquet(f).filter(base)
+        .group_by("indicateur", "periode", "source", "nature")
+        .agg(lignes=(pl.len() if whole else selected.sum()).cast(pl.Int64))
+        .select(pl.lit(f.stem).alias("fichier"), pl.all())
+        .collect(engine="streaming")
+        for f in _files(data_dir)
+    ])
+    per_territory = (
+        _scan(data_dir).filter(base & selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
+        .group_by("code").agg(lignes=pl.len().cast(pl.Int64))
         .collect(engine="streaming")
     )
     warnings: list[str] = []
@@ -402,7 +416,9 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
         columns, wide_key = _long_columns(), None
     p = Plan(request=request, data_dir=data_dir, niveau=niveau, scope=scope, scope_slug=slug,
              territories=territories, whole_level=whole, indicators=indicators, period_prefixes=prefixes,
-             columns=columns, summary=summary, wide_key=wide_key, sources=[], warnings=warnings)
+             columns=columns, summary=summary, wide_key=wide_key, sources=[], warnings=warnings,
+             territory_rows=territories.select("code").join(per_territory, on="code", how="left",
+                                                            maintain_order="left")["lignes"].fill_null(0))
     p.sources = _sources(p, read_manifest(data_dir))
     return p
 
@@ -477,16 +493,26 @@ def empty_frame(p: Plan) -> pl.DataFrame:
 # -- the rows ----------------------------------------------------------------------------------
 
 def _chunks(p: Plan) -> Iterator[pl.DataFrame]:
+    """Consecutive slices of the territories, as large as the memory bounds allow.
+
+    Each slice reads at most `BATCH_ROWS` long rows and, in the wide layout, writes at most
+    `BATCH_CELLS` cells. The cut follows each territory's own row count (`Plan.territory_rows`),
+    not an average: a commune with the short-term rental figures holds almost three times the rows
+    of one without, and a cut on the average overflowed. A territory is never split, so one holding
+    more rows than the bound is a slice of its own.
+    """
     n = p.territories.height
     if n == 0:
         return
-    per_territory = max(1.0, p.rows / n)
-    size = int(BATCH_ROWS / per_territory)  # rows of the long table read at once
-    if p.request.layout == "wide":  # and cells of the wide table
-        size = min(size, BATCH_CELLS // max(1, len(p.columns)))
-    size = max(1, min(n, size))
-    for start in range(0, n, size):
-        yield p.territories.slice(start, size)
+    per = p.territory_rows.to_list()
+    most = n if p.request.layout == "long" else max(1, BATCH_CELLS // max(1, len(p.columns)))
+    start, acc = 0, 0
+    for i, k in enumerate(per):
+        if i > start and (acc + k > BATCH_ROWS or i - start >= most):
+            yield p.territories.slice(start, i - start)
+            start, acc = i, 0
+        acc += k
+    yield p.territories.slice(start, n - start)
 
 
 def batches(p: Plan) -> Iterator[pl.DataFrame]:
@@ -505,7 +531,7 @@ def batches(p: Plan) -> Iterator[pl.DataFrame]:
         cond = base & pl.col("code").is_between(pl.lit(codes[0]), pl.lit(codes[-1]))
         if not p.whole_level:
             cond = cond & pl.col("code").is_in(codes.to_list())
-        rows = scan.filter(cond).collect() if p.summary.height else None
+        rows = scan.filter(cond).collect(engine="streaming") if p.summary.height else None
         if p.request.layout == "long":
             assert rows is not None
             if rows.height == 0:

@@ -112,9 +112,10 @@ def test_file_names_say_what_they_hold(data_dir):
 @pytest.mark.parametrize(("request_", "message"), [
     (Request("commune", codes=("33063", "99999")), r"inconnu au niveau commune : 99999"),
     (Request("commune", codes=("1001",)), r"1001 \(01001 \?\)"),
-    (Request("commune", indicateurs=("str_annonces",)), r"inconnu du catalogue : str_annonces"),
+    (Request("commune", indicateurs=("population", "indicateur_inexistant")),
+     r"indicateur inconnu du catalogue : indicateur_inexistant$"),
     (Request("commune", indicateurs=("populaton",)), r"populaton \(vouliez-vous dire population \?\)"),
-    (Request("commune", periodes=("2019",)), r"2019 \(périodes disponibles : 2021, 2023\)"),
+    (Request("commune", periodes=("1850",)), r"au niveau commune : 1850 \(périodes disponibles : "),
     (Request("commune", periodes=("mars 2024",)), r"période mal écrite : mars 2024"),
     (Request("canton"), r"niveau inconnu : « canton »"),
     (Request("commune", parent="999"), r"parent inconnu : « 999 »"),
@@ -128,6 +129,35 @@ def test_unknown_things_are_named(data_dir, request_, message):
         export.plan(request_, data_dir)
 
 
+def test_unknown_period_lists_those_available(data_dir, indicateurs):
+    """The periods offered are those of the level (and of the indicators asked), as they are in the marts."""
+    communes = indicateurs.filter(pl.col("niveau") == "commune")
+    periods = sorted(communes["periode"].unique().to_list())
+    shown = ", ".join(periods[:12]) + (" …" if len(periods) > 12 else "")
+    with pytest.raises(ExportError) as err:
+        export.plan(Request("commune", periodes=("1850",)), data_dir)
+    assert str(err.value) == ("période sans donnée pour ces indicateurs au niveau commune : 1850 "
+                              f"(périodes disponibles : {shown})")
+    # short-term rentals are snapshots (2024-03...): a year they do not have lists them all
+    snapshots = sorted(communes.filter(pl.col("indicateur") == "str_annonces")["periode"].unique().to_list())
+    assert snapshots and all(len(s) == 7 for s in snapshots)
+    with pytest.raises(ExportError, match=rf"1850 \(périodes disponibles : {', '.join(snapshots)}\)$"):
+        export.plan(Request("commune", indicateurs=("str_annonces",), periodes=("1850",)), data_dir)
+
+
+def test_a_year_selects_the_snapshots_of_that_year(data_dir, territoires, indicateurs):
+    """`--periode 2024` on short-term rentals takes the 2024 snapshot(s) (2024-03): the issue's example."""
+    gironde = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code_departement") == "33"))
+    p = export.plan(Request("commune", parent="33", indicateurs=("str_annonces",), periodes=("2024",),
+                            format="parquet"), data_dir)
+    expected = _cut(indicateurs, "commune", gironde["code"].to_list(), ["str_annonces"], ["2024"])
+    assert expected.height > 0 and all(x.startswith("2024-") for x in expected["periode"])  # monthly snapshots
+    got = _read(p)
+    assert got.select(CONTRACT).equals(expected) and p.rows == expected.height
+    assert p.filename == "extrait_communes_33_str_annonces_2024.parquet"
+    assert p.warnings == []
+
+
 def test_levels_are_forgiving():
     assert export.normalise_level("Départements") == "departement"
     assert export.normalise_level("EPCI") == "epci"
@@ -136,22 +166,54 @@ def test_levels_are_forgiving():
 
 # -- wide layout --------------------------------------------------------------------------------
 
+def _expected_wide_names(cut: pl.DataFrame) -> set[str]:
+    """The documented naming rule, applied to the long rows: `<indicateur>_<periode>`, then
+    `_<source>` when two sources share the indicator and period, `_<nature>` when all the column's
+    values are estimated or simulated, and a `_nature` companion when its nature varies."""
+    names = set()
+    groups = cut.group_by("indicateur", "periode", "source").agg(pl.col("nature").unique())
+    n_src = groups.group_by("indicateur", "periode").len()
+    for r in groups.join(n_src, on=["indicateur", "periode"]).iter_rows(named=True):
+        name = f"{r['indicateur']}_{r['periode'].replace('-', '_')}"
+        if r["len"] > 1:
+            name += f"_{r['source']}"
+        if len(r["nature"]) > 1:
+            names.add(f"{name}_nature")
+        elif r["nature"][0] != "reel":
+            name += f"_{r['nature'][0]}"
+        names.add(name)
+    return names
+
+
 def test_wide_round_trip_on_real_data(data_dir, indicateurs):
+    """The wide file and its dictionary give back every long row: value, period, source and nature."""
     p = export.plan(Request("epci", parent="33", layout="wide", format="parquet"), data_dir)
     got = _read(p)
     assert got.height == p.territories.height == 28  # one row per EPCI, with or without data
-    assert got.columns == ["niveau", "code", "nom", "densite_2023", "logements_2021",
-                           "part_residences_secondaires_2021", "population_2023"]
-    back = (got.unpivot(index=["niveau", "code"], on=got.columns[3:], variable_name="col", value_name="valeur")
-            .drop_nulls("valeur")
-            .with_columns(indicateur=pl.col("col").str.replace(r"_\d{4}$", ""),
-                          periode=pl.col("col").str.extract(r"(\d{4})$")))
     expected = _cut(indicateurs, "epci", p.territories["code"].to_list())
-    joined = expected.join(back, on=["niveau", "code", "indicateur", "periode"], how="full", coalesce=True)
-    assert joined.height == expected.height and (joined["valeur"] == joined["valeur_right"]).all()
-    # nature and source of every column are in the dictionary
-    d = export.dictionary(p).filter(pl.col("colonne") == "population_2023").row(0, named=True)
-    assert (d["nature"], d["source"], d["unite"]) == ("reel", "communes", "habitants")
+    assert got.columns[:3] == ["niveau", "code", "nom"]
+    assert set(got.columns[3:]) == _expected_wide_names(expected)
+    assert len(got.columns) == len(set(got.columns))  # no two columns under one name
+    # names readable by hand, of three domains
+    assert {"population_2023", "str_annonces_2024_03", "str_nuitees_estimees_2024_03_estime",
+            "vtc_equipements_2018_estime"} <= set(got.columns)
+
+    d = export.dictionary(p)
+    value_cols = d.filter(pl.col("indicateur") != "", ~pl.col("colonne").str.ends_with("_nature"))
+    back = (
+        got.unpivot(index=["niveau", "code"], on=value_cols["colonne"].to_list(), variable_name="colonne",
+                    value_name="valeur")
+        .drop_nulls("valeur")
+        .join(value_cols.select("colonne", "indicateur", "periode", "source", "nature"), on="colonne")
+    )
+    assert (back["nature"].is_in(["reel", "estime", "simule"])).all()  # no mixed column in these data
+    assert back.select(CONTRACT).sort(KEYS).equals(expected)
+    bm = got.filter(pl.col("code") == "243300316").row(0, named=True)
+    assert bm["nom"] == "Bordeaux Métropole" and bm["str_annonces_2024_03"] == expected.filter(
+        (pl.col("code") == "243300316") & (pl.col("indicateur") == "str_annonces")
+        & (pl.col("periode") == "2024-03"))["valeur"].item()
+    pop = d.filter(pl.col("colonne") == "population_2023").row(0, named=True)
+    assert (pop["nature"], pop["source"], pop["unite"]) == ("reel", "communes", "habitants")
 
 
 def test_wide_names_keep_sources_and_natures_apart(demo):
@@ -203,24 +265,57 @@ def test_real_sources_include_the_reference_and_contours(data_dir):
     assert "logements_2021 : Logements (2021) [logements]" in text
 
 
-def test_dictionary_describes_every_column_and_indicator(data_dir):
+def test_dictionary_describes_every_column_and_indicator(data_dir, indicateurs):
     p = export.plan(Request("commune", parent="33"), data_dir)
     d = export.dictionary(p)
     assert d["colonne"].to_list()[:10] == list(export.LONG_COLUMNS)
     per_indicator = d.filter(pl.col("indicateur") != "")
-    assert sorted(per_indicator["indicateur"].to_list()) == ["densite", "logements", "part_residences_secondaires",
-                                                              "population"]
+    catalogue = pl.read_parquet(data_dir / "catalogue.parquet")
+    assert sorted(per_indicator["indicateur"].to_list()) == sorted(catalogue["indicateur"].to_list())
     assert per_indicator.filter(pl.col("indicateur") == "logements")["periode"].item() == "2021"
+    # a span of periods, from the rows of the selection
+    gironde = export.plan(Request("commune", parent="33", indicateurs=("str_annonces",)), data_dir)
+    snapshots = sorted(_cut(indicateurs, "commune", gironde.territories["code"].to_list(),
+                            ["str_annonces"])["periode"].unique().to_list())
+    row = per_indicator.filter(pl.col("indicateur") == "str_annonces").row(0, named=True)
+    assert row["periode"] == f"{snapshots[0]} à {snapshots[-1]}" and row["unite"] == "annonces"
+    assert row["source"] == "insideairbnb" and row["licence"].startswith("CC BY 4.0")
+    assert row["licence"] == catalogue.filter(pl.col("indicateur") == "str_annonces")["licence"].item()
     meta = export.metadata(p)
     assert json.loads(meta["observatoire:dictionnaire"]) == d.to_dicts()
 
 
+def _check_greedy(sizes: list[int], first_of_next: list[int], bound: int) -> None:
+    """Every batch within the bound, and none cut before it had to be (or the bound is no bound)."""
+    assert max(sizes) <= bound
+    for size, nxt in zip(sizes, first_of_next, strict=False):
+        assert size + nxt > bound
+
+
 def test_batches_are_bounded_and_sorted(data_dir, monkeypatch, indicateurs):
-    """Small batches give the same file: the writer never needs the whole extract at once."""
+    """Small batches give the same file: the writer never needs the whole extract at once.
+
+    The bound holds whatever the territories weigh: a commune with every short-term rental figure
+    has ten times the rows of most communes, and a cut on the average row count overflows."""
     monkeypatch.setattr(export, "BATCH_ROWS", 5_000)
     p = export.plan(Request("commune", format="parquet"), data_dir)
-    sizes = [b.height for b in export.batches(p)]
-    assert len(sizes) > 20 and max(sizes) <= 5_000 + 4
+    per_code = dict(indicateurs.filter(pl.col("niveau") == "commune").group_by("code").len().iter_rows())
+    assert p.territory_rows.to_list() == [per_code.get(c, 0) for c in p.territories["code"]]
+    assert max(per_code.values()) > 2 * p.rows / p.territories.height  # uneven: the case that overflowed
+    batches = list(export.batches(p))
+    sizes = [b.height for b in batches]
+    assert sum(sizes) == p.rows and len(sizes) >= -(-p.rows // 5_000)
+    _check_greedy(sizes, [per_code[b["code"][0]] for b in batches[1:]], 5_000)
     got = _read(p)
     assert got["code"].is_sorted()
     assert got.select(CONTRACT).equals(_cut(indicateurs, "commune"))
+
+
+def test_wide_batches_are_bounded_in_cells(data_dir, monkeypatch):
+    monkeypatch.setattr(export, "BATCH_CELLS", 20_000)
+    p = export.plan(Request("epci", layout="wide", format="parquet"), data_dir)
+    per_batch = 20_000 // len(p.columns)
+    sizes = [b.height for b in export.batches(p)]
+    assert sizes == [per_batch] * (len(sizes) - 1) + [sizes[-1]] and sum(sizes) == p.territories.height
+    assert max(sizes) * len(p.columns) <= 20_000
+    assert _read(p)["code"].to_list() == p.territories["code"].to_list()

@@ -29,6 +29,10 @@ def _bytes(p: export.Plan) -> bytes:
     return buf.getvalue()
 
 
+def _indicateurs(data_dir) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(f) for f in export.indicator_files(data_dir)])
+
+
 def _parquet(data_dir, **kw) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(_bytes(export.plan(Request(format="parquet", **kw), data_dir))))
 
@@ -40,7 +44,8 @@ def test_french_csv_opens_in_excel(data_dir):
     text = raw[3:].decode("utf-8")
     header, first = text.splitlines()[:2]
     assert header == "niveau;code;nom;indicateur;libelle;unite;periode;valeur;nature;source"
-    assert first == "commune;33001;Abzac;densite;Densité de population;hab./km²;2023;153,07986493521386;reel;communes"
+    assert first.startswith("commune;33001;Abzac;")  # the first commune by code, whatever its first indicator
+    assert "\ncommune;33001;Abzac;densite;Densité de population;hab./km²;2023;153,07986493521386;reel;communes\n" in text
     assert "\ncommune;33063;Bordeaux;population;Population municipale;habitants;2023;267991;reel;communes\n" in text
     back = pl.read_csv(io.BytesIO(raw), separator=";", decimal_comma=True, schema_overrides={"code": pl.String,
                                                                                              "periode": pl.String})
@@ -50,12 +55,16 @@ def test_french_csv_opens_in_excel(data_dir):
 def test_standard_csv_round_trip(data_dir):
     raw = _bytes(export.plan(Request("departement", format="csv"), data_dir))
     assert not raw.startswith(b"\xef\xbb\xbf")
-    assert raw.splitlines()[0] == b"niveau,code,nom,indicateur,libelle,unite,periode,valeur,nature,source"
+    lines = raw.decode("utf-8").splitlines()
+    assert lines[0] == "niveau,code,nom,indicateur,libelle,unite,periode,valeur,nature,source"
+    assert "departement,33,Gironde,population,Population municipale,habitants,2023,1690493,reel,communes" in lines
     back = pl.read_csv(io.BytesIO(raw), schema_overrides={"code": pl.String, "periode": pl.String})
     parquet = _parquet(data_dir, niveau="departement")
-    assert back.height == parquet.height == 402  # 101 × 4, minus Mayotte's two housing figures
+    rows = _indicateurs(data_dir).filter(pl.col("niveau") == "departement")
+    assert back.height == parquet.height == rows.height
     assert back.select(CONTRACT).equals(parquet.select(CONTRACT))
-    assert back.filter(pl.col("code") == "01")["code"].len() == 4  # leading zeros kept
+    ain = back.filter(pl.col("code") == "01")  # leading zeros kept
+    assert ain.height == rows.filter(pl.col("code") == "01").height > 0 and set(ain["nom"]) == {"Ain"}
 
 
 def test_csv_companion_beside_the_file(data_dir, tmp_path):
@@ -158,14 +167,32 @@ def test_xlsx_name_starting_with_equals_is_text(demo):
     assert not any(c.data_type == "f" for r in ws.iter_rows() for c in r)
 
 
-def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(data_dir, monkeypatch):
-    """Excel's 1,048,576 rows a sheet, scaled down: the rows go on « données (2) », none lost."""
-    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 150)
-    p = export.plan(Request("departement", format="xlsx"), data_dir)
+def _data_sheets(p: export.Plan) -> dict[str, list[tuple]]:
     wb = openpyxl.load_workbook(io.BytesIO(_bytes(p)))
-    data_sheets = [s for s in wb.sheetnames if s.startswith("données")]
-    assert data_sheets == ["données", "données (2)", "données (3)"]
-    rows = [r for s in data_sheets for r in list(wb[s].iter_rows(values_only=True))[1:]]
-    assert len(rows) == p.rows == 402
-    assert all(list(wb[s].iter_rows(values_only=True))[0] == tuple(export.LONG_COLUMNS) for s in data_sheets)
     assert wb.sheetnames[-2:] == ["dictionnaire", "sources"]
+    return {s: list(wb[s].iter_rows(values_only=True)) for s in wb.sheetnames if s.startswith("données")}
+
+
+def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(data_dir, monkeypatch):
+    """Excel's 1,048,576 rows a sheet (header included), scaled down: « données (2) »…, none lost."""
+    limit = 150
+    monkeypatch.setattr(export, "XLSX_MAX_ROWS", limit)
+    p = export.plan(Request("departement", format="xlsx"), data_dir)
+    sheets = _data_sheets(p)
+    full, rest = divmod(p.rows, limit - 1)  # each sheet: a header and limit - 1 rows
+    assert full >= 2
+    assert list(sheets) == ["données"] + [f"données ({k})" for k in range(2, full + 1 + (rest > 0))]
+    assert [len(r) for r in sheets.values()] == [limit] * full + ([rest + 1] if rest else [])
+    assert all(r[0] == tuple(export.LONG_COLUMNS) for r in sheets.values())
+    rows = [r for s in sheets.values() for r in s[1:]]
+    assert len(rows) == p.rows and len(set(rows)) == p.rows  # every row once
+    assert [r[1] for r in rows] == sorted(r[1] for r in rows)  # in order across the sheets
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_xlsx_sheet_exactly_full(data_dir, monkeypatch, extra):
+    """Rows that fill a sheet exactly open no empty continuation; one more row opens one."""
+    p = export.plan(Request("departement", indicateurs=("population",), format="xlsx"), data_dir)
+    monkeypatch.setattr(export, "XLSX_MAX_ROWS", p.rows + 1 - extra)  # header + p.rows (- 1)
+    sheets = _data_sheets(p)
+    assert [len(r) - 1 for r in sheets.values()] == ([p.rows] if extra == 0 else [p.rows - 1, 1])

@@ -11,6 +11,7 @@ import pytest
 
 from dashboard import extracts, fmt
 from etl import export
+from etl.config import DEFAULT_DATA_DIR
 from etl.store import read_manifest
 
 DONNEES = "dashboard/pages/donnees.py"
@@ -72,7 +73,8 @@ def test_donnees_list_of_codes_and_bad_code(app):
     assert not at.error and "2 communes choisies" in _texts(at).replace("\\", "")
 
 
-def test_donnees_indicators_by_domain_and_period(app):
+def test_donnees_indicators_by_domain_and_period(app, data_dir):
+    catalogue = pl.read_parquet(data_dir / "catalogue.parquet")
     at = app(DONNEES, niveau="france", code="FR")
     at.selectbox(key="ext_niveau").set_value("region").run()
     at.toggle(key="ext_tout").set_value(False).run()
@@ -84,8 +86,45 @@ def test_donnees_indicators_by_domain_and_period(app):
     at.multiselect(key="ext_periodes_region").set_value(["2021"]).run()
     assert not at.exception
     assert "Toutes les régions de France · 1 indicateur · périodes : 2021" in _texts(at)
+    # domains in French, in the menu's order: context, collaborative, platforms, composite indices
+    domains = at.pills(key="ext_domaines").options
+    assert sorted(domains) == sorted(extracts.domain_label(d) for d in catalogue["domaine"].unique())
+    assert domains[0] == "Territoire" and "Locations de courte durée" in domains and "Tiers-lieux" in domains
+    assert domains.index("Tiers-lieux") < domains.index("Locations de courte durée") < domains.index(
+        "Équilibre (indices composites)")
+    options = at.multiselect(key="ext_indicateurs").options
+    assert [o.split(" › ")[0] for o in options] == sorted((o.split(" › ")[0] for o in options), key=domains.index)
+    at.pills(key="ext_domaines").set_value(["territoire", "locations_courte_duree"]).run()
+    n = catalogue.filter(pl.col("domaine").is_in(["territoire", "locations_courte_duree"])).height
+    assert f"Toutes les régions de France · {n} indicateurs" in _texts(at)
     at.pills(key="ext_domaines").set_value(["territoire"]).run()
-    assert "4 indicateurs" in _texts(at)  # population, logements, part_residences_secondaires, densite
+    n = catalogue.filter(pl.col("domaine") == "territoire").height
+    assert n >= 4 and f"Toutes les régions de France · {n} indicateurs" in _texts(at)  # population, logements…
+    assert not at.exception
+
+
+def test_donnees_big_xlsx_points_to_csv_or_the_command_line(app, data_dir, monkeypatch):
+    """A workbook above the XLSX bound (every indicator of every commune takes more than half a
+    minute to write) is not made while the page waits: CSV or Parquet, or the command line.
+    The bound is scaled down here to the Gironde communes."""
+    p = export.plan(export.Request("commune", parent="departement:33", format="xlsx"), data_dir)
+    cells = p.rows * len(p.columns)
+    monkeypatch.setattr(extracts, "PAGE_MAX_CELLS_XLSX", cells - 1)
+    extracts.build.clear()  # files built under the real bound are cached
+    try:
+        at = app(DONNEES, niveau="departement", code="33")
+        at.radio(key="ext_format").set_value("xlsx").run()
+        assert not at.exception
+        notes = [i.value for i in at.info]
+        assert any(f"({fmt.number(cells)} cellules, plus de {fmt.number(cells - 1)})" in n and "CSV ou Parquet" in n
+                   for n in notes)
+        assert at.get("download_button") == []
+        assert at.code[0].value == ("python -m etl export --niveau commune --parent departement:33 --layout long "
+                                    "--format xlsx")
+        at.radio(key="ext_format").set_value("parquet").run()  # the same extract in Parquet: built
+        assert [b.label for b in at.get("download_button")][0].startswith("Télécharger (")
+    finally:
+        extracts.build.clear()
 
 
 def test_donnees_france_and_bad_link(app, data_dir):
@@ -122,6 +161,22 @@ def test_dictionnaire_filters_from_a_link(app, data_dir):
     contours = sources[sources["Source"] == "contours"].iloc[0]
     assert contours["Adresse en ligne"].startswith("https://etalab-datasets.geo.data.gouv.fr/")
     assert contours["Autres fichiers"] == 3 and contours["Récupéré le"].endswith("2026")
+
+
+def test_dictionnaire_grouped_by_domain_and_family(app, data_dir):
+    catalogue = pl.read_parquet(data_dir / "catalogue.parquet")
+    at = app(DICTIONNAIRE)
+    table = at.dataframe[0].value
+    assert list(table.columns[:4]) == ["Domaine", "Famille", "Libellé", "Identifiant"]
+    assert sorted(table["Identifiant"]) == sorted(catalogue["indicateur"])
+    order = [extracts.domain_label(d) for d in extracts.domains(catalogue)]
+    runs = [d for k, d in enumerate(table["Domaine"]) if k == 0 or d != table["Domaine"].iloc[k - 1]]
+    assert runs == order  # each domain once, in one block, in the menu's order
+    assert f"{catalogue.height} indicateurs sur {catalogue.height}, classés par domaine" in _texts(at)
+    at.pills(key="dico_domaines").set_value(["tiers_lieux"]).run()
+    table = at.dataframe[0].value
+    assert sorted(table["Identifiant"]) == sorted(catalogue.filter(pl.col("domaine") == "tiers_lieux")["indicateur"])
+    assert set(table["Domaine"]) == {"Tiers-lieux"}
 
 
 def test_dictionnaire_search_words_and_nothing(app):
@@ -206,5 +261,6 @@ def test_browser_source_note_opens_the_dictionary(browser, server):
         time.sleep(0.5)
     assert "/dictionnaire?indicateur=population" in dico.url
     body = dico.inner_text("body")
-    assert "Population municipale" in body and "3 indicateurs sur 4" in body
+    n = pl.read_parquet(DEFAULT_DATA_DIR / "catalogue.parquet").height
+    assert "Population municipale" in body and f"3 indicateurs sur {n}," in body
     context.close()

@@ -19,7 +19,11 @@ st.subheader("Indicateurs")
 query = st.text_input("Rechercher un indicateur", key="indicateur", bind="query-params",
                       placeholder="mot du libellé ou de la définition, identifiant, domaine, source…",
                       help="Plusieurs identifiants séparés par des virgules affichent exactement ces indicateurs.")
+picked = st.pills("Domaines", extracts.domains(catalogue), selection_mode="multi", format_func=extracts.domain_label,
+                  key="dico_domaines", help="Aucun domaine choisi : tous les domaines.") or []
 found = extracts.search_catalogue(catalogue, query)
+if picked:
+    found = found.filter(pl.col("domaine").is_in(picked))
 view = extracts.catalogue_view(found, avail)
 if view.height and query and view.height <= 5:  # a few indicators (a link from a figure): in full
     for r in view.iter_rows(named=True):
@@ -31,10 +35,13 @@ if view.height and query and view.height <= 5:  # a few indicators (a link from 
                 f"Source : {r['Source']} ({r['Licence']})", f"Niveaux : {r['Niveaux']}",
                 f"Périodes : {r['Périodes'] or 'aucune'}", f"Nature : {r['Nature'] or 'pas de donnée'}")))
 if view.height:
-    st.caption(f"{view.height} indicateur{'s' if view.height > 1 else ''} sur {catalogue.height}.")
-    st.dataframe(view, hide_index=True, width="stretch", column_config={
+    st.caption(f"{view.height} indicateur{'s' if view.height > 1 else ''} sur {catalogue.height}, classés par "
+               "domaine puis par famille.")
+    st.dataframe(view, hide_index=True, width="stretch", height=36 + 35 * min(view.height, 20), column_config={
+        "Domaine": st.column_config.TextColumn(width=190),
+        "Famille": st.column_config.TextColumn(width=100),
+        "Libellé": st.column_config.TextColumn(width=300),
         "Définition": st.column_config.TextColumn(width="large"),
-        "Libellé": st.column_config.TextColumn(width="medium"),
     })
 else:
     st.info("Aucun indicateur ne correspond à cette recherche.")

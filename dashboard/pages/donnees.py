@@ -59,7 +59,7 @@ def territories_choice(t, territoires: pl.DataFrame) -> dict | None:
     else:
         options = extracts.level_options(territoires, niveau)
         codes = tuple(st.multiselect(plural.capitalize(), list(options), default=[t.code] if t.niveau == niveau else [],
-                                     format_func=options.get, key=f"ext_codes_{niveau}",
+                                     format_func=options.get, key=f"ext_codes_{niveau}", select_all=False,
                                      placeholder="Taper un nom ou un code"))
     if not codes:
         st.info("Choisir au moins un territoire.")
@@ -73,12 +73,12 @@ def indicators_choice(catalogue: pl.DataFrame, avail: pl.DataFrame, niveau: str)
     if st.toggle("Tout le catalogue", value=True, key="ext_tout",
                  help=f"{catalogue.height} indicateurs, dont {len(at_level)} avec des données à ce niveau."):
         return ()
-    domains = sorted(catalogue["domaine"].unique().to_list())
+    domains = extracts.domains(catalogue)
     picked_domains = st.pills("Domaines entiers", domains, selection_mode="multi", format_func=extracts.domain_label,
                               key="ext_domaines") or []
     labels = extracts.indicator_labels(catalogue, at_level)
     picked = st.multiselect("Indicateurs", list(labels), format_func=labels.get, key="ext_indicateurs",
-                            placeholder="Taper pour chercher : libellé, domaine, famille…",
+                            placeholder="Taper pour chercher : libellé, domaine, famille…", select_all=False,
                             help="Classés par domaine puis par famille (collaboratif, plateforme, contexte).")
     in_domains = catalogue.filter(pl.col("domaine").is_in(picked_domains))["indicateur"].to_list()
     ids = tuple(dict.fromkeys(i for i in labels if i in set(in_domains) | set(picked)))
@@ -109,7 +109,7 @@ if where is not None:
         if pkey in st.session_state:  # periods of other indicators are dropped, not an error
             st.session_state[pkey] = [p for p in st.session_state[pkey] if p in popts]
         periodes = st.multiselect("Périodes", list(popts), format_func=popts.get, key=pkey,
-                                  placeholder="Toutes les périodes",
+                                  placeholder="Toutes les périodes", select_all=False,
                                   help="Une année comprend ses mois. Vide : toutes les périodes.")
 
         st.subheader("Fichier")
@@ -134,7 +134,8 @@ if where is not None:
             st.markdown(f"**{layout.md(built.describe)}**")
             for warning in built.warnings:
                 st.warning(layout.md(warning), icon="ℹ️")
-            st.dataframe(built.preview, hide_index=True, width="stretch")
+            st.dataframe(built.preview, hide_index=True, width="stretch",
+                         column_config={"nom": st.column_config.TextColumn(width=180)})
             st.caption(f"Aperçu des {min(20, built.preview.height)} premières lignes. " + (
                 "Chaque ligne porte sa nature (reel : mesurée, estime : estimation, simule : données simulées) et "
                 "sa source." if shape == "long" else
@@ -143,8 +144,14 @@ if where is not None:
             if notice:
                 st.info(notice, icon="🧪")
             if built.content is None:
-                st.info(f"Extrait trop volumineux pour le navigateur ({fmt.number(built.cells)} cellules) : "
-                        "le produire en ligne de commande, depuis le dépôt :", icon="💻")
+                if built.cells <= extracts.PAGE_MAX_CELLS:  # too big for a workbook made while you wait
+                    st.info(f"Classeur Excel trop long à préparer ici ({fmt.number(built.cells)} cellules, plus de "
+                            f"{fmt.number(extracts.PAGE_MAX_CELLS_XLSX)}) : choisir le format CSV ou Parquet (même "
+                            "contenu, prêt en quelques secondes), ou le produire en ligne de commande, depuis le "
+                            "dépôt :", icon="💻")
+                else:
+                    st.info(f"Extrait trop volumineux pour le navigateur ({fmt.number(built.cells)} cellules) : "
+                            "le produire en ligne de commande, depuis le dépôt :", icon="💻")
                 st.code(built.command, language="bash")
             else:
                 with st.container(horizontal=True):
