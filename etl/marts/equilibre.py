@@ -19,6 +19,10 @@ from etl.marts.base import BuildContext, Mart, MartResult
 from etl.sources.base import Parsed
 
 NATURE_RANK = {"reel": 0, "estime": 1, "simule": 2}
+SOURCE = "Observatoire, calcul sur les indicateurs des domaines"
+#: The indices are ours; their inputs keep their licences, whose attributions an extract must carry.
+LICENCE = ("Licence Ouverte 2.0 pour le calcul ; composantes : Licence Ouverte 2.0, ODbL (lieux de covoiturage), "
+           "CC BY 4.0 (Inside Airbnb)")
 
 _DEF = (
     "Moyenne des rangs centiles (0 à 100, parmi les territoires du même niveau) des composantes disponibles pour "
@@ -34,18 +38,18 @@ def _labels(index: str) -> str:
 INDICATORS = (
     Indicator("indice_collaboratif", "Indice d'adoption collaborative", "/ 100",
               _DEF.format(_labels("indice_collaboratif")), "collaboratif", "equilibre",
-              "Observatoire (calcul sur les indicateurs des domaines)", "selon les composantes", sens=1, decimales=0),
+              SOURCE, LICENCE, sens=1, decimales=0),
     Indicator("indice_plateformes", "Indice de pénétration des plateformes", "/ 100",
               _DEF.format(_labels("indice_plateformes")), "plateforme", "equilibre",
-              "Observatoire (calcul sur les indicateurs des domaines)", "selon les composantes", sens=1, decimales=0),
+              SOURCE, LICENCE, sens=1, decimales=0),
     Indicator("indice_collaboratif_composantes", "Composantes de l'indice collaboratif disponibles", "composantes",
               "Nombre de composantes de l'indice d'adoption collaborative connues pour le territoire (sur "
               f"{len(COMPONENTS['indice_collaboratif'])}).", "collaboratif", "equilibre",
-              "Observatoire", "selon les composantes", sens=0, decimales=0),
+              SOURCE, LICENCE, sens=0, decimales=0),
     Indicator("indice_plateformes_composantes", "Composantes de l'indice plateformes disponibles", "composantes",
               "Nombre de composantes de l'indice de pénétration des plateformes connues pour le territoire (sur "
               f"{len(COMPONENTS['indice_plateformes'])}).", "plateforme", "equilibre",
-              "Observatoire", "selon les composantes", sens=0, decimales=0),
+              SOURCE, LICENCE, sens=0, decimales=0),
 )
 
 
