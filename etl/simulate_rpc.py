@@ -603,12 +603,14 @@ def simulate_for_source(files: dict[str, Path], ctx: FetchContext) -> tuple[dict
     paths = {m: out_dir / f"{m}.csv.gz" for m in months}
     notes = [f"mois simulés ({len(months)}) par etl/simulate_rpc.py, graine {SEED}, échelle {scale:g}, "
              f"calés sur les totaux 2024 par EPCI de mobilites_durables"]
-    cached = stamp_path.exists() and json.loads(stamp_path.read_text()).get("empreinte") == fingerprint
-    if cached and all(p.exists() for p in paths.values()):
-        return paths, notes + ["fichiers simulés réutilisés (mêmes entrées, même code)"]
+    # files written by an earlier run from the same inputs and the same code are reused; the notes
+    # of that simulation are replayed, so that the manifest says the same thing either way
+    stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+    if stamp.get("empreinte") == fingerprint and all(p.exists() for p in paths.values()):
+        return paths, notes + stamp.get("notes", [])
     ref = reference_from_files(files)
     paths = simulate(ref, months, out_dir, scale=scale, progress=ctx.progress)
-    stamp_path.write_text(json.dumps({"empreinte": fingerprint, "mois": months}, indent=2))
+    stamp_path.write_text(json.dumps({"empreinte": fingerprint, "mois": months, "notes": ref.notes}, indent=2))
     return paths, notes + ref.notes
 
 
