@@ -75,7 +75,8 @@ def header(t: Territory, page: st.Page) -> None:
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         for p in chain:
             st.page_link(page, label=f"{p.nom} ›", query_params=state.link_params(p))
-        st.markdown(f":material/location_on: **{md(t.nom)}** · {t.level_label}")
+        level = "" if t.niveau == "france" else f" · {t.level_label}"
+        st.markdown(f":material/location_on: **{md(t.nom)}**{level}")
 
 
 def footer() -> None:
