@@ -28,6 +28,11 @@ class Harmonised:
     rejected: Counter = field(default_factory=Counter)
 
 
+def current_passage(passage: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `cog_passage` whose target is a commune of today's reference (`communes` has `code`)."""
+    return passage.filter(pl.col("code_actuel").is_in(communes["code"].implode()))
+
+
 def classify_codes(
     df: pl.DataFrame,
     *,

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from etl import geo
-from etl.cog import null_if_empty_sum
+from etl.cog import current_passage, null_if_empty_sum
 from etl.indicators import Indicator, long_rows
 from etl.levels import ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
@@ -89,7 +89,7 @@ class AiresCovoiturage(Mart):
         communes = territoires.filter(pl.col("niveau") == "commune")
         arrondissements = territoires.filter(pl.col("niveau") == "arrondissement")
         places = parsed["bnlc"].frame
-        passage = parsed["cog_passage"].frame.filter(pl.col("code_actuel").is_in(communes["code"].implode()))
+        passage = current_passage(parsed["cog_passage"].frame, communes)
         places = locate(places, parsed["contours"].tables["communes"])
         places = declared_commune(places, communes, arrondissements, passage)
         places = places.with_columns(

@@ -20,7 +20,7 @@ import polars as pl
 import shapely
 
 from etl import geo
-from etl.cog import harmonise_communes
+from etl.cog import current_passage, harmonise_communes
 from etl.indicators import Indicator, long_rows
 from etl.levels import FRANCE_CODE, ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
@@ -109,7 +109,7 @@ class Territoires(Mart):
         stale = passage.filter(~pl.col("code_actuel").is_in(communes["code"].implode()))
         if stale.height:
             notes.append(f"{stale.height} anciens codes pointent vers une commune absente du COG : ignorés")
-            passage = passage.filter(pl.col("code_actuel").is_in(communes["code"].implode()))
+            passage = current_passage(passage, communes)
         housing_cols = ["logements", "residences_principales", "residences_secondaires", "logements_vacants"]
         housing = harmonise_communes(
             parsed["insee_logement"].frame, code_col="code", sum_cols=housing_cols, passage=passage,

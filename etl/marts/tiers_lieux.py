@@ -29,7 +29,7 @@ import polars as pl
 
 from etl import geo
 from etl import tiers_lieux_schema as schema
-from etl.cog import classify_codes
+from etl.cog import classify_codes, current_passage
 from etl.indicators import Indicator, long_rows
 from etl.levels import ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
@@ -180,7 +180,7 @@ class TiersLieux(Mart):
         territoires = ctx.read("territoires.parquet")
         communes = territoires.filter(pl.col("niveau") == "commune")
         arrondissements = territoires.filter(pl.col("niveau") == "arrondissement")
-        passage = parsed["cog_passage"].frame.filter(pl.col("code_actuel").is_in(communes["code"].implode()))
+        passage = current_passage(parsed["cog_passage"].frame, communes)
         polygons = parsed["contours"].tables["communes"]
 
         located, cases = assign_communes(

@@ -27,7 +27,7 @@ from collections import Counter
 
 import polars as pl
 
-from etl.cog import harmonise_communes
+from etl.cog import current_passage, harmonise_communes
 from etl.indicators import Indicator, long_rows
 from etl.levels import ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
@@ -139,7 +139,7 @@ class Vtc(Mart):
         territoires = ctx.read("territoires.parquet")
         communes = territoires.filter(pl.col("niveau") == "commune")
         arrondissements = territoires.filter(pl.col("niveau") == "arrondissement")
-        passage = parsed["cog_passage"].frame.filter(pl.col("code_actuel").is_in(communes["code"].implode()))
+        passage = current_passage(parsed["cog_passage"].frame, communes)
         rejected: Counter = Counter()
         notes: list[str] = []
 
