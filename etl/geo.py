@@ -41,14 +41,26 @@ def simplified_geojson(geoms: np.ndarray, tolerance: float, precision: float = 1
     return list(shapely.to_geojson(simple))
 
 
+class NothingPlaced(ValueError):
+    """A point-in-polygon step that placed no point: a changed input, never an empty success."""
+
+
 def locate_points(
-    lon: np.ndarray, lat: np.ndarray, polygons: np.ndarray, codes: np.ndarray | list[str]
+    lon: np.ndarray, lat: np.ndarray, polygons: np.ndarray, codes: np.ndarray | list[str] | pl.Series,
+    *, what: str = "points", require_some: bool = True,
 ) -> np.ndarray:
     """The code of the polygon containing each point (None outside every polygon).
 
     Uses a shapely STRtree: a bulk query of all points against the tree, not a loop over
     polygons. Where polygons overlap (simplified borders), the first match is kept.
+
+    An empty set of polygons is always an error, and so is placing none of the points unless
+    `require_some` is false (arrondissements: a set of points may hold none in Paris, Lyon or
+    Marseille). Both mean the input changed shape (a filter on a property that vanished, say),
+    which must stop the build rather than give a table of nulls. `what` names the points.
     """
+    if len(polygons) == 0:
+        raise NothingPlaced(f"{what} : aucun contour où placer les points (contours vides ou mal filtrés)")
     codes = np.asarray(codes, dtype=object)
     points = shapely.points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     tree = shapely.STRtree(polygons)
@@ -60,6 +72,8 @@ def locate_points(
     first = np.ones(len(point_idx), dtype=bool)
     first[1:] = point_idx[1:] != point_idx[:-1]
     result[point_idx[first]] = codes[poly_idx[first]]
+    if require_some and len(points) and not first.any():
+        raise NothingPlaced(f"{what} : aucun des {len(points)} points n'est dans un contour")
     return result
 
 

@@ -50,7 +50,7 @@ def test_contours(mirror):
     parsed, _ = fetch(registry.sources()["contours"], FetchContext(mirror=mirror, raw_dir=Path("/x"), progress=False))
     assert parsed.tables["communes"].height == 34_912
     assert parsed.tables["epci"].height == 1_255
-    assert parsed.tables["communes"].filter(pl.col("type") == "arrondissement-municipal").height == 45
+    assert parsed.tables["communes"].filter(pl.col("niveau") == "arrondissement").height == 45
 
 
 def test_movements_format_is_read(tmp_path):
@@ -95,3 +95,80 @@ def test_malformed_rows_are_counted(tmp_path):
     assert parsed.frame["code"].to_list() == ["01001"]
     assert parsed.rows_read == 3
     assert dict(parsed.rejected) == {"code absent ou mal formé": 1, "nom absent": 1}
+
+
+def _write_geojson(path: Path, features: list[dict]) -> Path:
+    import gzip
+    import json
+
+    path.write_bytes(gzip.compress(json.dumps({"type": "FeatureCollection", "features": features}).encode()))
+    return path
+
+
+def test_contours_without_arrondissement_parent_fail_naming_the_field(mirror, tmp_path):
+    """The live communes file marks arrondissements only by `commune` (no `type`): if that
+    property vanished, the parser must stop and say so, not place every point in nothing."""
+    import gzip
+    import json
+
+    src = registry.sources()["contours"]
+    files = {lv: mirror / f"contours-administratifs/{lv}-simplifie.geojson.gz"
+             for lv in ("communes", "epci", "departements", "regions")}
+    doc = json.loads(gzip.decompress(files["communes"].read_bytes()))
+    for f in doc["features"]:
+        f["properties"].pop("commune", None)
+    files["communes"] = _write_geojson(tmp_path / "communes.geojson.gz", doc["features"])
+    with pytest.raises(SourceError, match=r"contours/communes.*« commune »"):
+        src.parse(files, FetchContext(mirror=None, raw_dir=tmp_path))
+
+    # a level without its `nom` is named too
+    files = {lv: mirror / f"contours-administratifs/{lv}-simplifie.geojson.gz"
+             for lv in ("communes", "epci", "departements", "regions")}
+    doc = json.loads(gzip.decompress(files["epci"].read_bytes()))
+    for f in doc["features"]:
+        f["properties"].pop("nom")
+    files["epci"] = _write_geojson(tmp_path / "epci.geojson.gz", doc["features"])
+    with pytest.raises(SourceError, match=r"contours/epci.*nom"):
+        src.parse(files, FetchContext(mirror=None, raw_dir=tmp_path))
+
+
+def test_geo_api_live_shapes(parsed_reference, mirror):
+    """`codeParent` (arrondissements) and `type` (EPCI) are what the live API serves."""
+    import json
+
+    arr = json.loads((mirror / "geo-api-gouv/arrondissements-municipaux.json").read_text(encoding="utf-8"))
+    expected = {a["code"]: a["codeParent"] for a in arr}
+    got = dict(parsed_reference["arrondissements"].frame.select("code", "code_commune").iter_rows())
+    assert got == expected and got["69381"] == "69123"
+    epcis = json.loads((mirror / "geo-api-gouv/epcis.json").read_text(encoding="utf-8"))
+    types = parsed_reference["epci"].frame.group_by("type").len()
+    assert dict(types.iter_rows()) == {t: sum(e["type"] == t for e in epcis) for t in {e["type"] for e in epcis}}
+    assert "zone=metro,drom" in registry.sources()["communes"].resources_[0].url
+
+
+def test_geo_api_old_parent_field_is_refused(tmp_path):
+    """A response that names the parent `codeCommune` (never served live) fails naming `codeParent`."""
+    f = tmp_path / "arr.json"
+    f.write_text('[{"nom": "Lyon 1er", "code": "69381", "codesPostaux": ["69001"], "codeDepartement": "69",'
+                 ' "codeRegion": "84", "population": 30000, "codeCommune": "69123"}]', encoding="utf-8")
+    with pytest.raises(SourceError, match="arrondissements.*codeParent"):
+        registry.sources()["arrondissements"].parse({"main": f}, FetchContext(mirror=None, raw_dir=tmp_path))
+
+
+def test_point_in_polygon_that_places_nothing_is_an_error():
+    import numpy as np
+    import shapely
+
+    from etl import geo
+
+    square = shapely.box(0, 0, 1, 1)
+    found = geo.locate_points(np.array([0.5, 5.0]), np.array([0.5, 5.0]), np.array([square]), ["A"])
+    assert found.tolist() == ["A", None]
+    with pytest.raises(geo.NothingPlaced, match="annonces"):
+        geo.locate_points(np.array([5.0]), np.array([5.0]), np.array([square]), ["A"], what="annonces")
+    with pytest.raises(geo.NothingPlaced, match="aucun contour"):
+        geo.locate_points(np.array([0.5]), np.array([0.5]), np.array([], dtype=object), [], what="annonces",
+                          require_some=False)
+    # arrondissements may legitimately receive none of a set of points
+    assert geo.locate_points(np.array([5.0]), np.array([5.0]), np.array([square]), ["A"],
+                             require_some=False).tolist() == [None]

@@ -25,6 +25,7 @@ from etl.indicators import Indicator, long_rows
 from etl.levels import ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
 from etl.sources.base import Parsed
+from etl.sources.contours import arrondissement_polygons, commune_polygons
 
 SOURCE = "bnlc"
 LICENCE = "ODbL"
@@ -54,12 +55,14 @@ def locate(places: pl.DataFrame, contours: pl.DataFrame) -> pl.DataFrame:
     lon, lat = places["longitude"].to_numpy(), places["latitude"].to_numpy()
     has_point = ~(np.isnan(lon) | np.isnan(lat))
     out = {}
-    for col, kind in (("commune_localisee", "commune-actuelle"), ("arrondissement_localise", "arrondissement-municipal")):
-        part = contours.filter(pl.col("type") == kind)
+    for col, select, some in (("commune_localisee", commune_polygons, True),
+                              ("arrondissement_localise", arrondissement_polygons, False)):
+        part = select(contours)
         found = np.full(len(lon), None, dtype=object)
         if has_point.any():
             found[has_point] = geo.locate_points(lon[has_point], lat[has_point], geo.from_wkb(part["geometry"]),
-                                                 part["code"].to_numpy())
+                                                 part["code"].to_numpy(), what=f"lieux de covoiturage ({col})",
+                                                 require_some=some)
         out[col] = pl.Series(found.tolist(), dtype=pl.String)
     return places.with_columns(**out)
 

@@ -33,6 +33,7 @@ from etl.indicators import Indicator, long_rows
 from etl.levels import FRANCE_CODE, ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
 from etl.sources.base import Parsed
+from etl.sources.contours import arrondissement_polygons, commune_polygons
 from etl.sources.insideairbnb import ATTRIBUTION
 
 SOURCE = "insideairbnb"
@@ -230,10 +231,12 @@ def assign(listings: pl.DataFrame, polygons: pl.DataFrame) -> pl.DataFrame:
     """Add `code_commune` and `code_arrondissement` (Paris, Lyon, Marseille) by point in polygon."""
     lon, lat = listings["longitude"].to_numpy(), listings["latitude"].to_numpy()
     out = {}
-    for col, kind in (("code_commune", "commune-actuelle"), ("code_arrondissement", "arrondissement-municipal")):
-        part = polygons.filter(pl.col("type") == kind)
-        out[col] = pl.Series(col, geo.locate_points(lon, lat, geo.from_wkb(part["geometry"]), part["code"].to_list()).tolist(),
-                             dtype=pl.String)
+    for col, select, some in (("code_commune", commune_polygons, True),
+                              ("code_arrondissement", arrondissement_polygons, False)):
+        part = select(polygons)
+        found = geo.locate_points(lon, lat, geo.from_wkb(part["geometry"]), part["code"].to_list(),
+                                  what=f"annonces ({col})", require_some=some)
+        out[col] = pl.Series(col, found.tolist(), dtype=pl.String)
     return listings.with_columns(**out)
 
 

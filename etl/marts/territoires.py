@@ -25,6 +25,7 @@ from etl.indicators import Indicator, long_rows
 from etl.levels import FRANCE_CODE, ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
 from etl.sources.base import Parsed
+from etl.sources.contours import arrondissement_polygons, commune_polygons
 
 SUMS = ["population", "logements", "residences_principales", "residences_secondaires", "logements_vacants", "superficie_km2"]
 
@@ -80,7 +81,7 @@ def _band(col: str, breaks: list[int], labels: list[str]) -> pl.Expr:
 def _geometry_frame(contours: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
     shapes = geo.from_wkb(contours["geometry"])
     x, y = geo.centres(shapes)
-    return contours.select("code", "type").with_columns(
+    return contours.select("code").with_columns(
         superficie_km2=pl.Series(geo.area_km2(shapes)),
         longitude=pl.Series(x),
         latitude=pl.Series(y),
@@ -120,7 +121,8 @@ class Territoires(Mart):
         notes += [f"logement : {k} : {v}" for k, v in housing.remapped.items()]
 
         # -- surfaces and centres from the polygons -----------------------------------------
-        com_geo, com_shapes = _geometry_frame(contours["communes"])
+        com_geo, _ = _geometry_frame(commune_polygons(contours["communes"]))
+        arr_geo, _ = _geometry_frame(arrondissement_polygons(contours["communes"]))
         no_polygon = communes.filter(~pl.col("code").is_in(com_geo["code"].implode()))
         if no_polygon.height:
             notes.append(
@@ -131,13 +133,13 @@ class Territoires(Mart):
         com = (
             communes.select("code", "nom", "code_epci", "code_departement", "code_region", "population")
             .join(housing.communes.rename({"code_commune": "code"}), on="code", how="left")
-            .join(com_geo.filter(pl.col("type") != "arrondissement-municipal").drop("type"), on="code", how="left")
+            .join(com_geo, on="code", how="left")
         )
         arr = (
             arrondissements.select("code", "nom", "code_commune", "code_departement", "code_region", "population")
             .join(communes.select(pl.col("code").alias("code_commune"), "code_epci"), on="code_commune", how="left")
             .join(housing.arrondissements.rename({"code_arrondissement": "code"}), on="code", how="left")
-            .join(com_geo.filter(pl.col("type") == "arrondissement-municipal").drop("type"), on="code", how="left")
+            .join(arr_geo, on="code", how="left")
         )
 
         # -- sums up the levels -------------------------------------------------------------
@@ -155,11 +157,10 @@ class Territoires(Mart):
             .unique("code_epci", keep="first")
             .select(pl.col("code_epci").alias("code"), "code_departement", "code_region")
         )
-        epci_types = contours["epci"].select("code", pl.col("type").replace_strict(EPCI_TYPES, default=None)
-                                             .alias("type_epci"))
-        epci_id = epci.select("code", "nom", "codes_departements").join(main_dep, on="code", how="left").join(
-            epci_types, on="code", how="left"
-        )
+        epci_id = epci.select(
+            "code", "nom", "codes_departements",
+            pl.col("type").replace_strict(EPCI_TYPES, default=None).alias("type_epci"),
+        ).join(main_dep, on="code", how="left")
         identity = pl.concat(
             [
                 com.select(pl.lit("commune").alias("niveau"), "code", "nom", pl.lit(None, pl.String).alias("code_commune"),
@@ -231,8 +232,8 @@ class Territoires(Mart):
             "territoires.parquet": territoires,
             "codes_postaux.parquet": postal,
         }
-        for level, key in (("communes", "commune-actuelle"), ("arrondissements", "arrondissement-municipal")):
-            part = contours["communes"].filter(pl.col("type") == key)
+        for level, select in (("communes", commune_polygons), ("arrondissements", arrondissement_polygons)):
+            part = select(contours["communes"])
             tables[f"geo/{level}.parquet"] = (
                 part.select("code", geometry=pl.Series(geo.simplified_geojson(geo.from_wkb(part["geometry"]),
                                                                               TOLERANCE[level])))

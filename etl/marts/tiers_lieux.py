@@ -33,6 +33,7 @@ from etl.cog import classify_codes, current_passage
 from etl.indicators import Indicator, long_rows
 from etl.levels import ratio, roll_up
 from etl.marts.base import BuildContext, Mart, MartResult
+from etl.sources import contours
 from etl.sources.base import Parsed
 
 #: Lists of places read by this mart (each returns the table of `etl/tiers_lieux_schema.py`).
@@ -100,9 +101,11 @@ def assign_communes(
     `geometry` (WKB, the mirror's resolution, not the map's simplified shapes).
     """
     lon, lat = places["longitude"].to_numpy(), places["latitude"].to_numpy()
-    by_coords = geo.locate_points(lon, lat, geo.from_wkb(commune_polygons["geometry"]), commune_polygons["code"])
+    by_coords = geo.locate_points(lon, lat, geo.from_wkb(commune_polygons["geometry"]), commune_polygons["code"],
+                                  what="tiers-lieux (communes)")
     arr_by_coords = geo.locate_points(lon, lat, geo.from_wkb(arrondissement_polygons["geometry"]),
-                                      arrondissement_polygons["code"])
+                                      arrondissement_polygons["code"], what="tiers-lieux (arrondissements)",
+                                      require_some=False)
     names = communes.select(pl.col("code").alias("code_commune_coordonnees"), pl.col("nom").alias("_nom_coord"))
     df = classify_codes(
         places, code_col="code_commune_declare", passage=passage, communes=communes["code"],
@@ -186,8 +189,8 @@ class TiersLieux(Mart):
         located, cases = assign_communes(
             places, passage=passage, communes=communes.select("code", "nom"),
             arrondissements=arrondissements.select("code", "code_commune"),
-            commune_polygons=polygons.filter(pl.col("type") != "arrondissement-municipal"),
-            arrondissement_polygons=polygons.filter(pl.col("type") == "arrondissement-municipal"),
+            commune_polygons=contours.commune_polygons(polygons),
+            arrondissement_polygons=contours.arrondissement_polygons(polygons),
         )
         rejected: Counter = Counter()
         unplaced = located.filter(pl.col("code_commune").is_null())

@@ -1,8 +1,15 @@
 """Polygons of communes (and arrondissements municipaux), EPCI, départements and régions.
 
 Etalab's "contours administratifs" (IGN Admin Express, simplified, WGS84). The parser keeps
-each feature's code, name, type and geometry (as WKB, read with shapely's vectorised
-functions); areas, centres and map simplification are computed in the `territoires` mart.
+each feature's code, name and geometry (as WKB, read with shapely's vectorised functions);
+areas, centres and map simplification are computed in the `territoires` mart.
+
+The live files carry **no `type` property** (confirmed in the publisher's build code,
+`etalab/contours-administratifs`, and in the mirror corrected on 2026-11-30): the communes file
+holds communes and arrondissements municipaux together, an arrondissement being the feature
+that names its parent commune in `commune`. The parser turns that into `niveau` ("commune" or
+"arrondissement") and `code_commune` (the arrondissement's city); `commune_polygons` and
+`arrondissement_polygons` give the two sets to the marts that place points in them.
 """
 
 from __future__ import annotations
@@ -24,6 +31,17 @@ LEVELS = {
     "departements": 90,
     "regions": 13,
 }
+#: Properties every feature of a level must carry (the parser fails naming the one absent).
+REQUIRED = {
+    "communes": ("code", "nom", "departement"),
+    "epci": ("code", "nom"),
+    "departements": ("code", "nom"),
+    "regions": ("code", "nom"),
+}
+#: Property of the communes file that marks an arrondissement municipal (its city's code).
+PARENT = "commune"
+#: Paris, Lyon and Marseille have 45 arrondissements: fewer means the file changed shape.
+MIN_ARRONDISSEMENTS = 40
 
 
 def read_geojson(path: Path, source: str) -> list[dict]:
@@ -59,9 +77,14 @@ class Contours(Source):
         rejected = Counter()
         rows = 0
         for level, minimum in LEVELS.items():
-            features = read_geojson(files[level], f"{self.name}/{level}")
+            what = f"{self.name}/{level}"
+            features = read_geojson(files[level], what)
             rows += len(features)
-            codes, names, types, geoms = [], [], [], []
+            present = set().union(*((f.get("properties") or {}).keys() for f in features)) if features else set()
+            missing = [p for p in REQUIRED[level] if p not in present]
+            if missing:
+                raise SourceError(f"{what}: propriété(s) absente(s) des entités : {', '.join(missing)}")
+            codes, names, parents, geoms = [], [], [], []
             for f in features:
                 props = f.get("properties") or {}
                 geom = f.get("geometry")
@@ -70,21 +93,45 @@ class Contours(Source):
                     continue
                 codes.append(str(props["code"]))
                 names.append(props.get("nom"))
-                types.append(props.get("type"))
+                parents.append(props.get(PARENT))
                 geoms.append(json.dumps(geom))
             if len(codes) < minimum:
-                raise SourceError(f"{self.name}/{level}: {len(codes)} contours, moins que le minimum plausible ({minimum})")
+                raise SourceError(f"{what}: {len(codes)} contours, moins que le minimum plausible ({minimum})")
             shapes = shapely.from_geojson(geoms, on_invalid="ignore")
             invalid = shapely.is_missing(shapes)
             if invalid.any():
                 rejected[f"{level} : géométrie illisible"] += int(invalid.sum())
             df = pl.DataFrame(
-                {"code": codes, "nom": names, "type": types, "geometry": shapely.to_wkb(shapes)},
-                schema={"code": pl.String, "nom": pl.String, "type": pl.String, "geometry": pl.Binary},
-            ).filter(pl.Series(~invalid))
+                {"code": codes, "nom": names, "geometry": shapely.to_wkb(shapes)},
+                schema={"code": pl.String, "nom": pl.String, "geometry": pl.Binary},
+            )
+            if level == "communes":
+                n_arr = sum(p is not None for p in parents)
+                if n_arr < MIN_ARRONDISSEMENTS:
+                    raise SourceError(
+                        f"{what}: propriété « {PARENT} » présente sur {n_arr} entités : les arrondissements "
+                        f"municipaux ne sont plus reconnaissables (au moins {MIN_ARRONDISSEMENTS} attendus)"
+                    )
+                df = df.with_columns(
+                    code_commune=pl.Series(parents, dtype=pl.String),
+                ).with_columns(
+                    niveau=pl.when(pl.col("code_commune").is_null()).then(pl.lit("commune"))
+                    .otherwise(pl.lit("arrondissement"))
+                ).select("code", "nom", "niveau", "code_commune", "geometry")
+            df = df.filter(pl.Series(~invalid))
             tables[level] = df.unique("code", keep="first").sort("code")
         tables["main"] = tables["communes"]
         return Parsed(tables, rows_read=rows, rejected=rejected)
+
+
+def commune_polygons(communes: pl.DataFrame) -> pl.DataFrame:
+    """The communes of the contours' communes table (arrondissements municipaux left out)."""
+    return communes.filter(pl.col("niveau") == "commune")
+
+
+def arrondissement_polygons(communes: pl.DataFrame) -> pl.DataFrame:
+    """The arrondissements municipaux of Paris, Lyon and Marseille in the contours' communes table."""
+    return communes.filter(pl.col("niveau") == "arrondissement")
 
 
 SOURCE = Contours()

@@ -2,7 +2,13 @@
 
 Five sources read the same JSON format: communes, arrondissements municipaux, EPCI,
 départements and régions. Codes are kept as text with their leading zeros ("01001", "2A004",
-"97101"); a record without a well-formed code or a name is rejected and counted.
+"97101"); a record without a well-formed code or a name is rejected and counted, and a required
+field absent from every record fails the source, naming the field.
+
+The live API's shapes (confirmed in the publisher's code, `etalab/api-geo`, 2026): an
+arrondissement municipal's city is `codeParent` (there is no `codeCommune`); `/communes` also
+returns the overseas collectivités (zone `com`) unless `zone=metro,drom` is given; `/epcis`
+serves the EPCI's `type` (CC, CA, CU, METRO, MET69) when `fields` asks for it.
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ class Communes(GeoApiSource):
     resources_ = (
         Resource(
             "main",
-            f"{API}/communes?fields=nom,code,codesPostaux,siren,codeEpci,codeDepartement,codeRegion,population&format=json",
+            f"{API}/communes?fields=nom,code,codesPostaux,siren,codeEpci,codeDepartement,codeRegion,population"
+            "&zone=metro,drom&format=json",
             "geo-api-gouv/communes.json",
         ),
     )
@@ -104,7 +111,7 @@ class Arrondissements(GeoApiSource):
         Resource(
             "main",
             f"{API}/communes?type=arrondissement-municipal"
-            "&fields=nom,code,codesPostaux,codeDepartement,codeRegion,population,codeCommune&format=json",
+            "&fields=nom,code,codesPostaux,codeDepartement,codeRegion,population,codeParent&format=json",
             "geo-api-gouv/arrondissements-municipaux.json",
         ),
     )
@@ -112,12 +119,12 @@ class Arrondissements(GeoApiSource):
         "code": ("code", pl.String),
         "nom": ("nom", pl.String),
         "codesPostaux": ("codes_postaux", pl.List(pl.String)),
-        "codeCommune": ("code_commune", pl.String),
+        "codeParent": ("code_commune", pl.String),
         "codeDepartement": ("code_departement", pl.String),
         "codeRegion": ("code_region", pl.String),
         "population": ("population", pl.Int64),
     }
-    required = ("code", "nom", "codeCommune", "population")
+    required = ("code", "nom", "codeParent", "population")
     code_pattern = CODE_PATTERNS["commune"]
 
 
@@ -128,18 +135,19 @@ class Epci(GeoApiSource):
     resources_ = (
         Resource(
             "main",
-            f"{API}/epcis?fields=nom,code,codesDepartements,codesRegions,population&format=json",
+            f"{API}/epcis?fields=nom,code,type,codesDepartements,codesRegions,population&format=json",
             "geo-api-gouv/epcis.json",
         ),
     )
     fields = {
         "code": ("code", pl.String),
         "nom": ("nom", pl.String),
+        "type": ("type", pl.String),
         "codesDepartements": ("codes_departements", pl.List(pl.String)),
         "codesRegions": ("codes_regions", pl.List(pl.String)),
         "population": ("population", pl.Int64),
     }
-    required = ("code", "nom", "codesDepartements")
+    required = ("code", "nom", "type", "codesDepartements")
     code_pattern = CODE_PATTERNS["epci"]
 
 
