@@ -1,6 +1,6 @@
 """Entry point of the dashboard: page config, navigation, shared header and footer. Nothing else.
 
-Run with `streamlit run app.py`. It sits at the repository root on purpose (see DESIGN.md):
+Run with `streamlit run app.py`. It sits at the repository root on purpose (see docs/developpement.md):
 the pages live in `dashboard/pages/` and are reached only through `st.navigation`.
 """
 

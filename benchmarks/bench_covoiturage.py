@@ -17,7 +17,7 @@ more; and write them to Parquet.
   `read_csv`, merged with the code table, grouped, the results concatenated and summed.
 
 Each run is a fresh subprocess, so that its peak memory (max RSS) is its own. Nothing is
-asserted: the script prints times, peaks and ratios (README, "Benchmarks"), and checks that both
+asserted: the script prints times, peaks and ratios (docs/benchmarks.md), and checks that both
 implementations give the same totals.
 """
 

@@ -13,7 +13,7 @@ current communes of France (contours source). Three ways, in the same run:
 - vectorised without index: for each point, `shapely.contains` over the whole polygon array in
   one call, on a sample, extrapolated.
 
-The naive answers are checked against the STRtree's on the sample. Figures go in the README.
+The naive answers are checked against the STRtree's on the sample. Figures go in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Short-term rentals (Inside Airbnb): listings per territory and snapshot, turnover, nights.
 
-Method (see README, "Locations de courte durée"):
+Method (see docs/locations-courte-duree.md):
 
 - Every listing is placed by its coordinates (names cannot be trusted: Bordeaux's file drops
   accented letters, Lyon's has no commune column) in its commune and, in Paris, Lyon and

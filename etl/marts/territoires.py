@@ -8,7 +8,7 @@ Sums go up from communes (EPCI, départements, régions and France are the sums 
 communes, never the figures published for them), rates are recomputed at each level.
 Surfaces come from the polygons in an equal-area projection; the 8 communes created in
 2025-2026 have no polygon yet, so their surface and density are unknown (null) and their
-parents' surfaces lack them (see README).
+parents' surfaces lack them (see docs/donnees.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ SUMS = ["population", "logements", "residences_principales", "residences_seconda
 #: Map simplification per level (degrees; 0.001° ≈ 80-110 m in France).
 TOLERANCE = {"communes": 0.0005, "arrondissements": 0.0002, "epci": 0.003, "departements": 0.003, "regions": 0.005}
 
-#: Comparison classes (see README, "Territoires comparables").
+#: Comparison classes (see docs/donnees.md, "Comparable territories").
 POPULATION_BANDS = [200, 500, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000]
 POPULATION_LABELS = [
     "moins de 200 hab.", "200 à 499 hab.", "500 à 1 999 hab.", "2 000 à 4 999 hab.", "5 000 à 9 999 hab.",

@@ -5,7 +5,7 @@ and writes `tiers_lieux/lieux.parquet` (one row per place, no personal data) and
 `tiers_lieux`, `tiers_lieux_pour_10000_hab`, `part_pop_10km_tiers_lieu`,
 `part_pop_20km_tiers_lieu` and `distance_tiers_lieu_km`, period = the list's vintage.
 
-Which commune holds a place (see README, "Tiers-lieux"): the code given by the source, brought
+Which commune holds a place (see docs/tiers-lieux-vtc.md): the code given by the source, brought
 to today's commune (`etl.cog.classify_codes`), is checked against the commune whose polygon
 holds the coordinates (`etl.geo.locate_points`). Where they disagree, the address decides: the
 coordinates win when the commune written in the address is the coordinates' commune, or when

@@ -8,7 +8,7 @@ Indicators:
   loaded the current BPE (`bpe`, the default) or the Sirene alternative (`sirene_vtc`); in the
   embedded data, which has neither, an **estimate** for 2018 (`nature = estime`), below.
 
-The estimate (see README, "VTC et taxis"): INSEE published E101 for 2013 and 2018 per aire
+The estimate (see docs/tiers-lieux-vtc.md): INSEE published E101 for 2013 and 2018 per aire
 urbaine, not per commune, and no commune-to-aire-urbaine table is at hand. The boom was almost
 all in the Paris area (aire urbaine de Paris x2.89, rest of France x1.32), so one national
 factor (x1.95) would overstate every small town and understate Paris. Two zones instead:
