@@ -120,7 +120,7 @@ class Compact:
         """Write the tables (zstd Parquet) into `folder`; the caller writes the marker that validates them."""
         folder.mkdir(parents=True, exist_ok=True)
         for name in COMPACT_TABLES:
-            getattr(self, name).write_parquet(folder / f"{name}.parquet", compression="zstd", compression_level=3)
+            getattr(self, name).write_parquet(folder / f"{name}.parquet", compression="zstd", compression_level=1)
 
     @classmethod
     def read(cls, folder: Path) -> Compact:
@@ -233,29 +233,49 @@ def _unique_mask(values: np.ndarray) -> np.ndarray:
     return ~pl.Series(values).is_in(pl.Series(np.unique(repeated)).implode()).to_numpy()
 
 
-def _place_ids(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, pl.Series]:
-    """Ids of the origin and destination places, and the places' keys (in id order).
+#: Place numbers before they are made dense: a 5-digit code is its number, Corsica's 2A/2B codes
+#: follow, then the countries of the ends abroad.
+_CORSICA = {"2A": 100_000, "2B": 101_000}
+_ABROAD_BASE = 102_000
 
-    A place is the code as written; a point abroad (`99xxx`, `XXXXX`) is `etranger:<country>`,
-    so that flows and maps keep the country. Codes are dictionary-encoded (a categorical cast),
-    the rare ends abroad re-keyed afterwards.
+
+def _place_ids(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """Dense ids of the origin and destination places, and the places' keys (in id order).
+
+    A place is the code as written (5 characters, checked by the source); a point abroad
+    (`99xxx`, `XXXXX`) is `etranger:<country>`, so that flows and maps keep the country. A code
+    of digits is read as its number (cheaper than hashing text); the few others apart.
     """
-    cats = pl.Categories.random()
-    coded = rows.select(pl.col("insee_depart", "insee_arrivee").cast(pl.Categorical(cats)))
-    seen = pl.concat([coded[:, 0].unique(), coded[:, 1].unique()]).unique()
-    names = pl.Series([None] * (int(seen.to_physical().max()) + 1 if seen.len() else 0), dtype=pl.String).scatter(
-        seen.to_physical(), seen.cast(pl.String))
-    ids = [coded[:, i].to_physical().to_numpy().astype(np.uint64) for i in (0, 1)]
-    abroad = names.str.contains(FOREIGN_RE).fill_null(False).to_numpy()
-    at = [np.flatnonzero(abroad[i]) for i in ids]
-    countries = [FOREIGN_PREFIX + rows["pays_" + side].gather(a).fill_null("inconnu")
-                 for side, a in zip(("depart", "arrivee"), at, strict=True)]
-    extra = pl.concat(countries).unique(maintain_order=True)
-    new_ids = pl.Series(range(names.len(), names.len() + extra.len()), dtype=pl.UInt64)
-    for i, a, keys in zip(ids, at, countries, strict=True):
-        i[a] = keys.replace_strict(extra, new_ids).to_numpy()
-    keys = pl.concat([names, extra])
-    return ids[0], ids[1], keys
+    numbers, abroad_keys = [], []
+    for side in ("depart", "arrivee"):
+        code = rows["insee_" + side]
+        number = code.str.to_integer(strict=False).fill_null(-1).to_numpy().astype(np.int64)
+        other = np.flatnonzero(number < 0)
+        if other.size:  # 2A/2B (Corsica) and XXXXX
+            text = code.gather(other)
+            base = text.str.slice(0, 2).replace_strict(_CORSICA, default=-1, return_dtype=pl.Int64).to_numpy()
+            tail = text.str.slice(2).str.to_integer(strict=False).fill_null(0).to_numpy()
+            number[other] = np.where(base >= 0, base + tail, -2)
+        abroad = np.flatnonzero(((number >= 99_000) & (number < 100_000)) | (number == -2))
+        abroad_keys.append((abroad, FOREIGN_PREFIX + rows["pays_" + side].gather(abroad).fill_null("inconnu")))
+        numbers.append(number)
+    extra = pl.concat([k for _, k in abroad_keys]).unique(maintain_order=True)
+    for number, (abroad, keys) in zip(numbers, abroad_keys, strict=True):
+        number[abroad] = _ABROAD_BASE + keys.replace_strict(extra, pl.int_range(extra.len(), eager=True),
+                                                              return_dtype=pl.Int64).to_numpy()
+    present = np.zeros(_ABROAD_BASE + extra.len(), dtype=bool)
+    for number in numbers:
+        present[number] = True
+    dense = np.cumsum(present) - 1
+    kept = np.flatnonzero(present[:_ABROAD_BASE])
+    c = pl.col("n")
+    codes = pl.DataFrame({"n": kept}).select(
+        pl.when(c < 100_000).then(c.cast(pl.String).str.zfill(5)).otherwise(pl.concat_str(
+            pl.when(c < _CORSICA["2B"]).then(pl.lit("2A")).otherwise(pl.lit("2B")), (c % 1000).cast(pl.String).str.zfill(3)))
+    )[:, 0]
+    keys = pl.concat([codes, extra])  # every country key is used by some row: all present, in order
+    o, d = (dense[n].astype(np.uint64) for n in numbers)
+    return o, d, keys
 
 
 def _foreign_sums(rows: pl.DataFrame, o: np.ndarray, d: np.ndarray, abroad: np.ndarray) -> pl.DataFrame:
@@ -277,34 +297,56 @@ def _foreign_sums(rows: pl.DataFrame, o: np.ndarray, d: np.ndarray, abroad: np.n
         c("lon").sum(), c("lat").sum(), pl.len().cast(pl.Int64).alias("n")).sort("lieu", "autre")
 
 
-# -- step 2: a compact month to territories ------------------------------------------------------
+# -- step 2: compact months to territories -----------------------------------------------------
+LOCAL_LEVELS = ("commune", "arrondissement")
+#: Bins of the distributions: hours as written (0-99), distance classes.
+_BINS = {"heure": 1 << _HOUR_BITS, "classe_distance": 1 << _CLASS_BITS}
+
+
+@dataclass
+class Territories:
+    """Today's territories of each level with a fixed id (the rank of their code), and the code table.
+
+    Fixed ids let the months be summed into plain arrays, whatever places each month holds.
+    """
+
+    codes: pl.DataFrame
+    names: dict[str, pl.Series]
+
+    @classmethod
+    def of(cls, codes: pl.DataFrame) -> Territories:
+        names = {lv: codes[lv].drop_nulls().unique().sort() for lv in CODE_COLUMNS}
+        return cls(codes, {**names, "france": pl.Series([FRANCE_CODE], dtype=pl.String)})
+
+    def places(self, lieux: pl.DataFrame) -> pl.DataFrame:
+        """A month's places (in id order): abroad and known flags, and the id of each level (-1: none)."""
+        places = lieux.sort("id").join(self.codes, left_on="cle", right_on="insee", how="left", maintain_order="left")
+        abroad = pl.col("cle").str.starts_with(FOREIGN_PREFIX)
+        places = places.with_columns(abroad.alias("etranger"), (abroad | pl.col("commune").is_not_null()).alias("connu"),
+                                     pl.when(~abroad).then(pl.lit(FRANCE_CODE)).alias("france"))
+        for level in LEVELS:
+            index = pl.DataFrame({level: self.names[level], f"_{level}": pl.int_range(self.names[level].len(),
+                                                                                      eager=True)})
+            places = places.join(index, on=level, how="left", maintain_order="left").with_columns(
+                pl.col(f"_{level}").fill_null(-1))
+        return places
+
+
 @dataclass
 class MonthAggregates:
-    """One month file's sums per territory (all levels), flows before the threshold, foreign ends."""
+    """One month file's sums per territory: frames for every level but the local distributions.
+
+    `local` holds the commune and arrondissement distributions as arrays: (level, column, year)
+    -> journeys per (territory id, bin), summed into the year by `aggregate_files`.
+    """
 
     mensuel: pl.DataFrame
     heures: pl.DataFrame
     distances: pl.DataFrame
     flux: pl.DataFrame
     etranger: pl.DataFrame
+    local: dict[tuple[str, str, str], np.ndarray]
     rejected: Counter
-
-
-def _dense(codes: pl.Series) -> tuple[np.ndarray, pl.Series]:
-    """Ids 0..k-1 of a short series of codes in sorted order (-1 for null), and the sorted codes."""
-    ranks = codes.rank("dense")
-    names = codes.drop_nulls().unique().sort()
-    return (ranks.cast(pl.Int64) - 1).fill_null(-1).to_numpy(), names
-
-
-def _places(lieux: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
-    """The month's places (in id order) with today's territories; abroad and unknown flagged."""
-    places = lieux.sort("id").join(codes, left_on="cle", right_on="insee", how="left", maintain_order="left")
-    abroad = pl.col("cle").str.starts_with(FOREIGN_PREFIX)
-    return places.with_columns(
-        abroad.alias("etranger"), (abroad | pl.col("commune").is_not_null()).alias("connu"),
-        pl.when(~abroad).then(pl.lit(FRANCE_CODE)).alias("france"),
-    )
 
 
 def _bincount(keys: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
@@ -313,101 +355,103 @@ def _bincount(keys: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
 
 
 def _stack(lo: np.ndarray, ld: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows counted at their origin's territory, and rows counted at their destination's (when different)."""
-    at_origin = lo >= 0
-    at_destination = (ld >= 0) & ((lo < 0) | (lo != ld))
-    return at_origin, at_destination
+    """Row positions counted at their origin's territory, then at their destination's (when different),
+    and the territory of each: a journey with both ends in a territory counts once there."""
+    at_origin = np.flatnonzero(lo >= 0)
+    at_destination = np.flatnonzero((ld >= 0) & ((lo < 0) | (lo != ld)))
+    return np.r_[at_origin, at_destination], np.r_[lo[at_origin], ld[at_destination]]
 
 
-def aggregate_month(month: Compact, codes: pl.DataFrame) -> MonthAggregates:
+def _month_ids(values: pl.Series, names: pl.Series) -> np.ndarray:
+    out = np.zeros(values.len(), dtype=np.int64)
+    for i, name in enumerate(names.to_list()[1:], start=1):
+        out[(values == name).to_numpy()] = i
+    return out
+
+
+def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates:
     """Every per-territory aggregate of one compact month (unfiltered flows, per-month distributions)."""
-    places = _places(month.lieux, codes)
-    abroad = places["etranger"].to_numpy()
-    known = places["connu"].to_numpy()
+    places = territories.places(month.lieux)
+    abroad, known = places["etranger"].to_numpy(), places["connu"].to_numpy()
     rejected: Counter = Counter()
 
-    def keep(o: np.ndarray, d: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    def kept(df: pl.DataFrame, counted: bool = False) -> pl.DataFrame:
+        o, d = df["o"].to_numpy(), df["d"].to_numpy()
         unknown = ~known[o] | ~known[d]
         both_abroad = ~unknown & abroad[o] & abroad[d]
-        if weight is not None:
+        if counted:
+            trips = df["trajets"].to_numpy()
             if unknown.any():
                 rejected["code commune inconnu du COG 2026 (ni actuel, ni ancien, ni arrondissement)"] += int(
-                    weight[unknown].sum())
+                    trips[unknown].sum())
             if both_abroad.any():
-                rejected["départ et arrivée à l'étranger"] += int(weight[both_abroad].sum())
-        return ~unknown & ~both_abroad
+                rejected["départ et arrivée à l'étranger"] += int(trips[both_abroad].sum())
+        return df.filter(pl.Series(~unknown & ~both_abroad))
 
-    def arrays(df: pl.DataFrame, counted: bool = False) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-        o, d = df["o"].to_numpy().astype(np.int64), df["d"].to_numpy().astype(np.int64)
-        ok = keep(o, d, df["trajets"].to_numpy() if counted else None)
-        return df.filter(pl.Series(ok)), o[ok], d[ok]
-
-    pairs, po, pd_ = arrays(month.paires, counted=True)
-    cells, ho, hd = arrays(month.horaires)
-    mixed, mo, md = arrays(month.mixtes)
+    pairs, cells, mixed = kept(month.paires, counted=True), kept(month.horaires), kept(month.mixtes)
     month_names = pl.concat([pairs["mois"], cells["mois"], mixed["mois"]]).unique().sort()
     n_months = max(1, month_names.len())
-
-    def month_ids(df: pl.DataFrame) -> np.ndarray:
-        return df.select(pl.col("mois").replace_strict(month_names, pl.int_range(month_names.len(), eager=True),
-                                                      return_dtype=pl.Int64))["mois"].to_numpy()
-
-    pm, hm, mm = month_ids(pairs), month_ids(cells), month_ids(mixed)
-    sums, hours, classes = [], [], []
+    po, pd_, pm = pairs["o"].to_numpy(), pairs["d"].to_numpy(), _month_ids(pairs["mois"], month_names)
+    ho, hd, hm = cells["o"].to_numpy(), cells["d"].to_numpy(), _month_ids(cells["mois"], month_names)
+    # weights as floats once (bincount's own type; exact under 2^53)
+    pair_values = {name: pairs[name].to_numpy().astype(np.float64) for name in (
+        "trajets", "passagers", "metres_passagers", "trajets_incites", "vehicules", "metres_conducteurs")}
+    cell_values = {name: cells[name].to_numpy().astype(np.int64) for name in ("heure", "classe_distance")}
+    cell_trips = cells["trajets"].to_numpy().astype(np.float64)
+    # bins as used this month (24 hours, 6 classes), within the fixed widths of the yearly arrays
+    bins_used = {c: int(cell_values[c].max()) + 1 if cells.height else 1 for c in _BINS}
+    years = sorted({m[:4] for m in month_names.to_list()})
+    sums, dists, local = [], {"heure": [], "classe_distance": []}, {}
     for level in LEVELS:
-        lut, names = _dense(places[level])
-        size = max(1, names.len()) * n_months
+        lut = places[f"_{level}"].to_numpy()
+        names = territories.names[level]
+        size = names.len() * n_months
         # sums per territory and month
         lo, ld = lut[po], lut[pd_]
-        a, b = _stack(lo, ld)
-        key = np.r_[lo[a], ld[b]] * n_months + np.r_[pm[a], pm[b]]
-        got = {}
-        for name in ("trajets", "passagers", "metres_passagers", "trajets_incites", "vehicules", "metres_conducteurs"):
-            values = pairs[name].to_numpy()
-            got[name] = _bincount(key, np.r_[values[a], values[b]], size)
-        trips = pairs["trajets"].to_numpy()
-        internal = np.r_[np.where(lo[a] == ld[a], trips[a], 0), np.zeros(int(b.sum()), dtype=np.int64)]
+        rows, code = _stack(lo, ld)
+        key = code * n_months + pm[rows]
+        got = {name: _bincount(key, values[rows], size) for name, values in pair_values.items()}
+        internal = np.where(lo[rows] == ld[rows], pair_values["trajets"][rows], 0.0)
         got["trajets_internes"] = _bincount(key, internal, size)
-        _add_mixed_cars(got, lut[mo], lut[md], mm, mixed, n_months)
+        _add_mixed_cars(got, lut, mixed, month_names, n_months)
         present = np.flatnonzero(got["trajets"] > 0)
         sums.append(pl.DataFrame({
-            "niveau": pl.Series([level] * present.size, dtype=pl.String),
             "code": names.gather(present // n_months), "mois": month_names.gather(present % n_months),
             **{name: got[name][present] for name in _INT_SUMS},
-        }))
+        }).with_columns(niveau=pl.lit(level)))
         # journeys by hour and by distance class
-        lo, ld = lut[ho], lut[hd]
-        a, b = _stack(lo, ld)
-        cell = np.r_[lo[a], ld[b]] * n_months + np.r_[hm[a], hm[b]]
-        weight = cells["trajets"].to_numpy()
-        weight = np.r_[weight[a], weight[b]]
-        for column, bits, out in (("heure", _HOUR_BITS, hours), ("classe_distance", _CLASS_BITS, classes)):
-            values = cells[column].to_numpy().astype(np.int64)
-            full = (cell << bits) + np.r_[values[a], values[b]]
-            counts = _bincount(full, weight, size << bits)
+        rows, code = _stack(lut[ho], lut[hd])
+        key, weight = code * n_months + hm[rows], cell_trips[rows]
+        for column, width in _BINS.items():
+            bins = bins_used[column]
+            counts = _bincount(key * bins + cell_values[column][rows], weight, size * bins)
+            if level in LOCAL_LEVELS:  # kept per year, as arrays over every territory of the level
+                grid = counts.reshape(names.len(), n_months, bins)
+                for year in years:
+                    in_year = [i for i, m in enumerate(month_names.to_list()) if m.startswith(year)]
+                    local[(level, column, year)] = np.pad(grid[:, in_year, :].sum(axis=1), ((0, 0), (0, width - bins)))
+                continue
             nz = np.flatnonzero(counts)
-            out.append(pl.DataFrame({
-                "niveau": pl.Series([level] * nz.size, dtype=pl.String),
-                "code": names.gather((nz >> bits) // n_months), "mois": month_names.gather((nz >> bits) % n_months),
-                column: pl.Series(nz & ((1 << bits) - 1), dtype=pl.Int8), "trajets": counts[nz],
-            }))
+            dists[column].append(pl.DataFrame({
+                "code": names.gather(nz // bins // n_months), "periode": month_names.gather(nz // bins % n_months),
+                column: pl.Series(nz % bins, dtype=pl.Int8), "trajets": counts[nz],
+            }).with_columns(niveau=pl.lit(level)))
     flows = [_flows(places, level, pairs, po, pd_, pm, month_names) for level in FLOW_LEVELS]
     return MonthAggregates(
-        mensuel=pl.concat(sums), heures=pl.concat(hours), distances=pl.concat(classes), flux=pl.concat(flows),
-        etranger=_foreign_points(places, month.etranger), rejected=rejected,
+        mensuel=pl.concat(sums), heures=pl.concat(dists["heure"]), distances=pl.concat(dists["classe_distance"]),
+        flux=pl.concat(flows), etranger=_foreign_points(places, month.etranger), local=local, rejected=rejected,
     )
 
 
-def _add_mixed_cars(got: dict[str, np.ndarray], lo: np.ndarray, ld: np.ndarray, months: np.ndarray,
-                    mixed: pl.DataFrame, n_months: int) -> None:
+def _add_mixed_cars(got: dict[str, np.ndarray], lut: np.ndarray, mixed: pl.DataFrame, month_names: pl.Series,
+                    n_months: int) -> None:
     """Cars across several pairs: once per territory they touch, their longest journey there."""
     if not mixed.height:
         return
-    a, b = _stack(lo, ld)
+    rows, code = _stack(lut[mixed["o"].to_numpy()], lut[mixed["d"].to_numpy()])
     per_car = pl.DataFrame({
-        "key": np.r_[lo[a], ld[b]] * n_months + np.r_[months[a], months[b]],
-        "vehicule": pl.concat([mixed["vehicule"].filter(pl.Series(a)), mixed["vehicule"].filter(pl.Series(b))]),
-        "metres": np.r_[mixed["metres_conducteurs"].to_numpy()[a], mixed["metres_conducteurs"].to_numpy()[b]],
+        "key": code * n_months + _month_ids(mixed["mois"], month_names)[rows],
+        "vehicule": mixed["vehicule"].gather(rows), "metres": mixed["metres_conducteurs"].to_numpy()[rows],
     }).group_by("key", "vehicule").agg(pl.col("metres").max()).group_by("key").agg(
         pl.len().cast(pl.Int64).alias("n"), pl.col("metres").sum())
     at = per_car["key"].to_numpy()
@@ -423,7 +467,10 @@ def _flows(places: pl.DataFrame, level: str, pairs: pl.DataFrame, o: np.ndarray,
     it is left out, not paired with itself.
     """
     ends = places.select(pl.when(pl.col("etranger")).then(pl.col("cle")).otherwise(pl.col(level)))[:, 0]
-    lut, names = _dense(ends)
+    names = ends.drop_nulls().unique().sort()
+    lut = places.select(ends.alias("e")).join(
+        pl.DataFrame({"e": names, "i": pl.int_range(names.len(), eager=True)}), on="e", how="left",
+        maintain_order="left")["i"].fill_null(-1).to_numpy()
     fo, fd = lut[o], lut[d]
     short = pairs["trajets_courts"].to_numpy()
     ok = (short > 0) & (fo >= 0) & (fd >= 0)
@@ -468,62 +515,75 @@ class Aggregates:
 def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: int = FLOW_THRESHOLD) -> Aggregates:
     """Aggregate the compact months (folders written by the `rpc` source) one after the other.
 
-    Memory holds one compact month and the sums so far: the communes' yearly distributions are
-    summed as the months come (one per calendar year, `periode` = the year), the flows of each
+    Memory holds one compact month and the sums so far: the communes' distributions are summed
+    per calendar year into arrays as the months come (`periode` = the year), the flows of each
     month are cut at the threshold before being kept.
     """
+    territories = Territories.of(codes)
     mensuel, heures, distances, flux, foreign = [], [], [], [], []
-    yearly_h = yearly_c = None
-    rows, rejected, months = 0, Counter(), set()
-    local = pl.col("niveau").is_in(["commune", "arrondissement"])
+    local: dict[tuple[str, str, str], np.ndarray] = {}
+    rows, rejected, per_file = 0, Counter(), []
     for folder in folders:
         folder = Path(folder)
         rows += int(json.loads((folder / "meta.json").read_text(encoding="utf-8"))["lignes"])
-        agg = aggregate_month(Compact.read(folder), codes)
+        agg = aggregate_month(Compact.read(folder), territories)
         rejected.update(agg.rejected)
-        months.update(agg.mensuel["mois"].to_list())
+        per_file.append(set(agg.mensuel["mois"].to_list()))
         mensuel.append(agg.mensuel)
-        heures.append(agg.heures.filter(~local))
-        distances.append(agg.distances.filter(~local))
-        # communes and arrondissements: summed per year as the months come (bounded memory)
-        yearly_h = _running_sum(yearly_h, agg.heures.filter(local), "heure")
-        yearly_c = _running_sum(yearly_c, agg.distances.filter(local), "classe_distance")
+        heures.append(agg.heures)
+        distances.append(agg.distances)
+        for key, counts in agg.local.items():
+            local[key] = local[key] + counts if key in local else counts
         flux.append(agg.flux.filter(pl.col("passagers") >= threshold))
         foreign.append(agg.etranger)
     if not mensuel:
         raise ValueError("aucun mois à agréger")
+    months = set().union(*per_file)
+    # a month found in several files (a file holding some journeys of the month before) is summed
+    repeated = len(months) < sum(len(m) for m in per_file)
+
+    def combined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+        out = pl.concat(frames, how="vertical_relaxed")
+        return out.group_by(keys).agg(pl.exclude(keys).sum()) if repeated else out
+
     keys = ["niveau", "code", "mois"]
-    out_m = pl.concat(mensuel).group_by(keys).agg([pl.col(c).sum() for c in _INT_SUMS]).select(
+    out_m = combined(mensuel, keys).select(
         *keys, "trajets", "trajets_internes", "passagers", "vehicules",
         (pl.col("metres_passagers") / 1000).alias("km_passagers"),
         (pl.col("metres_conducteurs") / 1000).alias("km_conducteurs"), "trajets_incites")
     dist_keys = ["niveau", "code", "periode"]
-    out_h = pl.concat([pl.concat(heures).rename({"mois": "periode"}), yearly_h], how="diagonal_relaxed").group_by(
-        dist_keys + ["heure"]).agg(pl.col("trajets").sum())
-    out_c = pl.concat([pl.concat(distances).rename({"mois": "periode"}), yearly_c], how="diagonal_relaxed").group_by(
-        dist_keys + ["classe_distance"]).agg(pl.col("trajets").sum())
+    out_h = pl.concat([combined(heures, dist_keys + ["heure"]), *_local_frames(local, territories, "heure")],
+                      how="diagonal_relaxed")
+    out_c = pl.concat([combined(distances, dist_keys + ["classe_distance"]),
+                       *_local_frames(local, territories, "classe_distance")], how="diagonal_relaxed")
     out_c = out_c.with_columns(pl.col("classe_distance").replace_strict(dict(enumerate(DISTANCE_LABELS)),
                                                                         return_dtype=pl.String))
-    out_f = pl.concat(flux).group_by("niveau", "mois", "code_1", "code_2").agg(pl.col("trajets").sum(),
-                                                                                pl.col("passagers").sum())
+    out_f = combined(flux, ["niveau", "mois", "code_1", "code_2"])
     pts = pl.concat(foreign).group_by("code", "nom").agg(pl.col("lon").sum(), pl.col("lat").sum(), pl.col("n").sum())
     pts = pts.select("code", "nom", (pl.col("lon") / pl.col("n") / 1e5).alias("longitude"),
                      (pl.col("lat") / pl.col("n") / 1e5).alias("latitude"))
     return Aggregates(
-        mensuel=out_m.sort(keys), heures=out_h.sort(dist_keys + ["heure"]),
-        distances=out_c.sort(dist_keys + ["classe_distance"]),
-        flux=out_f.sort("niveau", "mois", "code_1", "code_2"), etranger=pts.sort("code"), rows=rows,
-        rejected=rejected, months=sorted(months),
+        mensuel=out_m.sort(keys), heures=out_h.select(*dist_keys, "heure", "trajets").sort(dist_keys + ["heure"]),
+        distances=out_c.select(*dist_keys, "classe_distance", "trajets").sort(dist_keys + ["classe_distance"]),
+        flux=out_f.select("niveau", "mois", "code_1", "code_2", "trajets", "passagers").sort(
+            "niveau", "mois", "code_1", "code_2"),
+        etranger=pts.sort("code"), rows=rows, rejected=rejected, months=sorted(months),
     )
 
 
-def _running_sum(acc: pl.DataFrame | None, new: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Journeys per (level, code, year, `column`), adding one month's rows."""
-    keys = ["niveau", "code", "periode", column]
-    new = new.with_columns(pl.col("mois").str.slice(0, 4).alias("periode")).drop("mois")
-    if acc is None:
-        return new.group_by(keys).agg(pl.col("trajets").sum())
-    return pl.concat([acc, new], how="diagonal_relaxed").group_by(keys).agg(pl.col("trajets").sum())
+def _local_frames(local: dict[tuple[str, str, str], np.ndarray], territories: Territories,
+                  column: str) -> list[pl.DataFrame]:
+    """The yearly distributions of communes and arrondissements, from their arrays."""
+    frames = []
+    for (level, col, year), counts in sorted(local.items()):
+        if col != column:
+            continue
+        code, value = np.nonzero(counts)
+        frames.append(pl.DataFrame({
+            "code": territories.names[level].gather(code), column: pl.Series(value, dtype=pl.Int8),
+            "trajets": counts[code, value],
+        }).with_columns(niveau=pl.lit(level), periode=pl.lit(year)))
+    return frames
 
 
 def complete_years(months: Iterable[str]) -> list[str]:

@@ -219,3 +219,13 @@ def test_discovery_skips_legacy_files_and_takes_the_last_twelve():
     assert list(rpc.choose_months(found, ["2023-05"])) == ["2023-05"]
     with pytest.raises(SourceError, match="non publiés.*2026-01"):
         rpc.choose_months(found, ["2026-01"])
+
+
+def test_codes_that_are_not_five_characters_are_rejected(tmp_path):
+    """Codes polars' reader would read as numbers (+3306) or empty go to the line reader, rejected."""
+    good = [samples.line(*j) for j in samples.JOURNEYS[:3]]
+    bad = [samples.line("e1", "E1", "33063", "33281", 1, 1_000, "OUI", 7).replace('"33063"', '""', 1),
+           samples.line("e2", "E2", "33063", "33281", 1, 1_000, "OUI", 7).replace('"33063"', '"+3306"', 1)]
+    read, df = parse(samples.write(tmp_path / "2024-03.csv", good + bad), tmp_path)
+    assert read.careful and df["journey_id"].to_list() == ["j1", "j2", "j3"]
+    assert read.rejected["motif_rejet"].to_list() == [rpc.REASONS["commune"]] * 2

@@ -16,9 +16,9 @@ used, typed, with polars' own CSV reader; a file with any malformed row is read 
 line, which gives every rejected row its reason, line number and raw text (`read_rows`).
 Rejected rows are counted per reason and kept in the month's `rejets.parquet`, never silently
 dropped. The valid rows are reduced at once to a compact month (`etl.covoiturage.compact_rows`)
-kept in `<out>/raw/rpc/mois/<month>/` with a `meta.json` naming the file's sha256 and the code
-that wrote it: a later run that finds the same file reuses the folder without reading the file
-(a monthly refresh reads one month). The mart aggregates the compact months per territory.
+kept in `<out>/raw/rpc/mois/<month>/` with a `meta.json` naming the file (size, modification
+time) and the code that wrote it: a later run that finds the same file reuses the folder without
+reading the file (a monthly refresh reads one month). The mart aggregates the compact months.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import polars as pl
 
 from etl import covoiturage, download
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
-from etl.store import sha256_file, write_json
+from etl.store import write_json
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
 API_URL = f"https://www.data.gouv.fr/api/1/datasets/{DATASET}/"
@@ -373,9 +373,15 @@ def _read_fast(path: Path) -> pl.DataFrame | None:
     for column, pattern in (("journey_start_date", DATE_RE), ("journey_start_time", TIME_RE)):
         if not raw[column].unique().str.contains(pattern).fill_null(False).all():
             return None
-    codes = pl.concat([raw["journey_start_insee"].unique(), raw["journey_end_insee"].unique()]).unique()
-    if not (codes.str.contains(COMMUNE_RE) | codes.str.contains(FOREIGN_RE)).fill_null(False).all():
-        return None
+    for column in ("journey_start_insee", "journey_end_insee"):
+        code = raw[column]
+        # 5 characters: digits (a commune, or 99xxx abroad), else 2A/2B + 3 digits or XXXXX (checked apart)
+        if not ((code.str.len_bytes() == 5).fill_null(False).all() and not code.str.starts_with("+").any()
+                and not code.str.starts_with("-").any()):
+            return None
+        others = code.filter(code.str.to_integer(strict=False).is_null()).unique()
+        if not (others.str.contains(COMMUNE_RE) | others.str.contains(FOREIGN_RE)).fill_null(False).all():
+            return None
 
     def text(name: str) -> pl.Expr:
         return pl.when(c(name) != "").then(c(name))
@@ -456,12 +462,15 @@ CODE_VERSION = hashlib.sha256(
 def parse_file(path: Path, folder: Path) -> FileParse:
     """One monthly file -> its compact month in `folder` (see `etl.covoiturage`), rejected rows counted.
 
-    The folder is reused when an earlier run wrote it from the same file (sha256) with the same
-    code: a monthly refresh reads the new month only. `meta.json` is written last and names
-    both; without it the folder is rewritten.
+    The folder is reused when an earlier run wrote it from the same file with the same code: a
+    monthly refresh reads the new month only, and does not even open the others. "The same
+    file" is its size and modification time (a download replaces a file only when the publisher
+    changed it; a copy gets a new time and is read again, which is the safe side); `meta.json`
+    is written last and names both, without it the folder is rewritten.
     """
     path, folder = Path(path), Path(folder)
-    key = {"sha256": sha256_file(path), "code": CODE_VERSION}
+    stat = path.stat()
+    key = {"taille": stat.st_size, "modifie_ns": stat.st_mtime_ns, "code": CODE_VERSION}
     meta_path = folder / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
