@@ -163,7 +163,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
     cls = np.clip(dist // 10_000, 0, len(DISTANCE_LABELS) - 1).astype(np.uint64)
     key = ((((o << np.uint64(place_bits)) | d) << np.uint64(month_bits) | m) << np.uint64(_HOUR_BITS) | hour) << np.uint64(
         _CLASS_BITS) | cls
-    order = np.argsort(key, kind="stable")
+    order = pl.Series(key, dtype=pl.UInt64).arg_sort().to_numpy()
     k = key[order]
     dist = dist[order]
     p = rows["passagers"].to_numpy().astype(np.int64)[order]
