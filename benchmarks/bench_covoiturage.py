@@ -27,8 +27,8 @@ passengers or more under 80 km:
 - `avant` (with `--avant DIR`, a checkout of an earlier version): that version's own pipeline.
 
 CPU time is the child process's user + system time over the measured work (`getrusage`, all
-its threads: robust to the other jobs on a shared machine, unlike wall time); peak memory is
-the child's `VmHWM`. The script checks that
+its threads: robust to the other jobs on a shared machine, unlike wall time), libraries being
+imported before the clock starts; peak memory is the child's `VmHWM`. The script checks that
 all sides give the same France totals (rows, journeys, distinct cars, passengers; the bare scan
 has no flows) and the same number of flows, and prints the ratios. Nothing is asserted.
 """
@@ -271,6 +271,19 @@ def worker(kind: str, files: list[Path], refresh_from: int | None) -> None:
 
     sides = {"ours": ours, "avant": ours, "bare": lambda f, _: bare(f), "pandas": lambda f, _: pandas_side(f),
              "duckdb": lambda f, _: duckdb_side(f)}
+    # libraries imported before the clock starts: each side is measured on its work, not its imports
+    import numpy  # noqa: F401
+    import polars  # noqa: F401
+
+    if kind in ("ours", "avant"):
+        import etl.covoiturage  # noqa: F401
+        import etl.marts.covoiturage  # noqa: F401
+        import etl.sources.rpc  # noqa: F401
+    elif kind == "pandas":
+        import pandas  # noqa: F401
+        import pyarrow.csv  # noqa: F401
+    elif kind == "duckdb":
+        import duckdb  # noqa: F401
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         if refresh_from is not None:
             ours(files[:refresh_from], Path(tmp))

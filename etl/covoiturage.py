@@ -38,6 +38,7 @@ hash group-bys on text: `benchmarks/bench_covoiturage.py` measures it against a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -225,12 +226,17 @@ def _ids_in(values: pl.Series, names: pl.Series) -> np.ndarray:
 
 
 def _unique_mask(values: np.ndarray) -> np.ndarray:
-    """True where a value occurs once (one sort: cheaper than a hash table for a million values)."""
-    ordered = np.sort(values)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    if not repeated.size:
-        return np.ones(values.size, dtype=bool)
-    return ~pl.Series(values).is_in(pl.Series(np.unique(repeated)).implode()).to_numpy()
+    """True where a 64-bit value occurs once.
+
+    A count per bucket of the low 22 bits says which values surely occur once; only the rest
+    (values repeated, and the values sharing their bucket) go through an exact hash check.
+    """
+    bucket = (values & np.uint64((1 << 22) - 1)).astype(np.intp)
+    maybe = np.flatnonzero(np.bincount(bucket, minlength=1 << 22)[bucket] > 1)
+    out = np.ones(values.size, dtype=bool)
+    if maybe.size:
+        out[maybe] = ~pl.Series(values[maybe], dtype=pl.UInt64).is_duplicated().to_numpy()
+    return out
 
 
 #: Place numbers before they are made dense: a 5-digit code is its number, Corsica's 2A/2B codes
@@ -515,27 +521,38 @@ class Aggregates:
 def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: int = FLOW_THRESHOLD) -> Aggregates:
     """Aggregate the compact months (folders written by the `rpc` source) one after the other.
 
-    Memory holds one compact month and the sums so far: the communes' distributions are summed
-    per calendar year into arrays as the months come (`periode` = the year), the flows of each
-    month are cut at the threshold before being kept.
+    Each month's aggregates are kept beside its compact month (`agregats/`) and reused by later
+    runs. Memory holds one month being aggregated and the sums so far: the communes'
+    distributions are summed per calendar year into arrays as the months come (`periode` = the
+    year), the flows of each month are cut at the threshold before being kept.
     """
     territories = Territories.of(codes)
+    codes_key = hashlib.sha256(codes.sort("insee").write_csv().encode()).hexdigest()[:16]
+    # text columns of the months kept as a categorical of one dictionary (4 bytes a row instead of
+    # 16): what is kept grows with the months, by about 3 MB a month
+    text = pl.Categorical(pl.Categories.random())
+
+    def kept(df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(pl.col(pl.String).cast(text))
+
     mensuel, heures, distances, flux, foreign = [], [], [], [], []
     local: dict[tuple[str, str, str], np.ndarray] = {}
     rows, rejected, per_file = 0, Counter(), []
     for folder in folders:
         folder = Path(folder)
-        rows += int(json.loads((folder / "meta.json").read_text(encoding="utf-8"))["lignes"])
-        agg = aggregate_month(Compact.read(folder), territories)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        rows += int(meta["lignes"])
+        agg = _month_aggregates(folder, meta.get("cle"), territories, codes_key)
         rejected.update(agg.rejected)
         per_file.append(set(agg.mensuel["mois"].to_list()))
-        mensuel.append(agg.mensuel)
-        heures.append(agg.heures)
-        distances.append(agg.distances)
+        mensuel.append(kept(agg.mensuel))
+        heures.append(kept(agg.heures))
+        distances.append(kept(agg.distances))
         for key, counts in agg.local.items():
             local[key] = local[key] + counts if key in local else counts
-        flux.append(agg.flux.filter(pl.col("passagers") >= threshold))
+        flux.append(kept(agg.flux.filter(pl.col("passagers") >= threshold)))
         foreign.append(agg.etranger)
+        del agg
     if not mensuel:
         raise ValueError("aucun mois à agréger")
     months = set().union(*per_file)
@@ -543,7 +560,8 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
     repeated = len(months) < sum(len(m) for m in per_file)
 
     def combined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-        out = pl.concat(frames, how="vertical_relaxed")
+        out = pl.concat(frames, how="vertical_relaxed").with_columns(pl.col(pl.Categorical).cast(pl.String))
+        frames.clear()  # the months' frames are no longer needed: memory holds the result once
         return out.group_by(keys).agg(pl.exclude(keys).sum()) if repeated else out
 
     keys = ["niveau", "code", "mois"]
@@ -569,6 +587,39 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
             "niveau", "mois", "code_1", "code_2"),
         etranger=pts.sort("code"), rows=rows, rejected=rejected, months=sorted(months),
     )
+
+
+#: What a month's aggregates depend on besides its compact month and the code table: this module.
+AGGREGATION_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+_FRAMES = ("mensuel", "heures", "distances", "flux", "etranger")
+
+
+def _month_aggregates(folder: Path, compact_key: object, territories: Territories, codes_key: str) -> MonthAggregates:
+    """A compact month's aggregates, from the `agregats/` folder beside it when they were computed
+    from the same compact month, the same code table and the same code; else computed and kept.
+
+    A refresh thus aggregates the new month only; the other months are read back (flows are
+    kept before the threshold, which is applied when the months are combined).
+    """
+    cache = Path(folder) / "agregats"
+    key = {"mois": compact_key, "codes": codes_key, "code": AGGREGATION_VERSION}
+    meta_path = cache / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("cle") == key:
+            arrays = np.load(cache / "local.npz")
+            local = {tuple(name.split("|")): arrays[name] for name in arrays.files}
+            return MonthAggregates(**{n: pl.read_parquet(cache / f"{n}.parquet") for n in _FRAMES}, local=local,
+                                   rejected=Counter(meta["rejets"]))
+    agg = aggregate_month(Compact.read(folder), territories)
+    cache.mkdir(parents=True, exist_ok=True)
+    meta_path.unlink(missing_ok=True)
+    for n in _FRAMES:
+        getattr(agg, n).write_parquet(cache / f"{n}.parquet", compression="zstd", compression_level=1)
+    with open(cache / "local.npz", "wb") as fh:
+        np.savez(fh, **{"|".join(k): v for k, v in agg.local.items()})
+    meta_path.write_text(json.dumps({"cle": key, "rejets": dict(agg.rejected)}), encoding="utf-8")
+    return agg
 
 
 def _local_frames(local: dict[tuple[str, str, str], np.ndarray], territories: Territories,

@@ -177,3 +177,41 @@ def test_a_car_picking_up_in_two_communes_counts_once(tmp_path, codes):
     assert (bm["trajets"], bm["vehicules"], bm["km_conducteurs"]) == (3, 2, pytest.approx(41 + 40))
     fr = figures(agg, "france", "FR")
     assert (fr["vehicules"], fr["km_passagers"], fr["km_conducteurs"]) == (2, pytest.approx(38 + 82 + 40), 81)
+
+
+def test_a_refresh_aggregates_the_new_month_only(tmp_path, codes, monkeypatch):
+    """Each month's aggregates are kept beside it: a new month is the only one aggregated; a new
+    code table (another COG) aggregates every month again; the figures do not change."""
+    def month(m: str) -> Path:
+        rows = [samples.line(*j).replace("2024-03-05", f"{m}-05") for j in samples.JOURNEYS]
+        return compact(samples.write(tmp_path / f"{m}.csv", rows))
+
+    folders = [month(m) for m in ("2024-01", "2024-02")]
+    done: list[str] = []
+    real = cv.aggregate_month
+
+    def spy(compact_month, territories):
+        done.append(compact_month.months[0])
+        return real(compact_month, territories)
+
+    monkeypatch.setattr(cv, "aggregate_month", spy)
+    first = cv.aggregate_files(folders, codes, threshold=1)
+    assert done == ["2024-01", "2024-02"]
+    done.clear()
+    folders.append(month("2024-03"))
+    second = cv.aggregate_files(folders, codes, threshold=1)
+    assert done == ["2024-03"]
+    assert second.mensuel.filter(pl.col("mois") != "2024-03").equals(first.mensuel)
+    assert second.flux.filter(pl.col("mois") != "2024-03").equals(first.flux)
+    done.clear()
+    other = codes.with_columns(pl.when(pl.col("insee") == "33243").then(pl.lit("243300316")).otherwise(pl.col("epci"))
+                               .alias("epci"))  # Libourne moved into Bordeaux Métropole
+    moved = cv.aggregate_files(folders, other, threshold=1)
+    assert done == ["2024-01", "2024-02", "2024-03"]
+
+    def internal(agg) -> list[int]:
+        bm = agg.mensuel.filter((pl.col("niveau") == "epci") & (pl.col("code") == "243300316")).sort("mois")
+        return bm["trajets_internes"].to_list()
+
+    # j4, Mérignac -> Libourne, is now internal to Bordeaux Métropole, each month
+    assert internal(moved) == [n + 1 for n in internal(second)] == [4, 4, 4]

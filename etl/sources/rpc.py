@@ -455,8 +455,7 @@ def _finish(typed_path: Path) -> None:
 
 
 #: What a month's folder depends on besides the file: the code that reads and compacts it.
-CODE_VERSION = hashlib.sha256(
-    Path(__file__).read_bytes() + Path(covoiturage.__file__).read_bytes()).hexdigest()[:16]
+CODE_VERSION = hashlib.sha256(Path(__file__).read_bytes() + covoiturage.AGGREGATION_VERSION.encode()).hexdigest()[:16]
 
 
 def parse_file(path: Path, folder: Path) -> FileParse:
