@@ -368,6 +368,17 @@ def _stack(lo: np.ndarray, ld: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.r_[at_origin, at_destination], np.r_[lo[at_origin], ld[at_destination]]
 
 
+def _ends(lo: np.ndarray, ld: np.ndarray, months: np.ndarray, n_months: int,
+          size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bins of each row at its origin's territory and at its destination's (territory × month),
+    `size` (a spare bin) where the row does not count there: no territory at this level, or the
+    destination's territory is the origin's (a journey internal to a territory counts once)."""
+    same = (lo >= 0) & (lo == ld)
+    key_o = np.where(lo >= 0, lo * n_months + months, size)
+    key_d = np.where((ld >= 0) & ~same, ld * n_months + months, size)
+    return key_o, key_d, same
+
+
 def _month_ids(values: pl.Series, names: pl.Series) -> np.ndarray:
     out = np.zeros(values.len(), dtype=np.int64)
     for i, name in enumerate(names.to_list()[1:], start=1):
@@ -392,7 +403,8 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
                     trips[unknown].sum())
             if both_abroad.any():
                 rejected["départ et arrivée à l'étranger"] += int(trips[both_abroad].sum())
-        return df.filter(pl.Series(~unknown & ~both_abroad))
+        ok = ~unknown & ~both_abroad
+        return df if ok.all() else df.filter(pl.Series(ok))
 
     pairs, cells, mixed = kept(month.paires, counted=True), kept(month.horaires), kept(month.mixtes)
     month_names = pl.concat([pairs["mois"], cells["mois"], mixed["mois"]]).unique().sort()
@@ -412,13 +424,12 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
         lut = places[f"_{level}"].to_numpy()
         names = territories.names[level]
         size = names.len() * n_months
-        # sums per territory and month
-        lo, ld = lut[po], lut[pd_]
-        rows, code = _stack(lo, ld)
-        key = code * n_months + pm[rows]
-        got = {name: _bincount(key, values[rows], size) for name, values in pair_values.items()}
-        internal = np.where(lo[rows] == ld[rows], pair_values["trajets"][rows], 0.0)
-        got["trajets_internes"] = _bincount(key, internal, size)
+        # sums per territory and month: each pair counted at its origin's territory, and at its
+        # destination's when different; rows without a territory there go to a spare last bin
+        key_o, key_d, same = _ends(lut[po], lut[pd_], pm, n_months, size)
+        got = {name: _bincount(key_o, values, size + 1)[:size] + _bincount(key_d, values, size + 1)[:size]
+               for name, values in pair_values.items()}
+        got["trajets_internes"] = _bincount(key_o, np.where(same, pair_values["trajets"], 0.0), size + 1)[:size]
         _add_mixed_cars(got, lut, mixed, month_names, n_months)
         present = np.flatnonzero(got["trajets"] > 0)
         sums.append(pl.DataFrame({
@@ -426,11 +437,12 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
             **{name: got[name][present] for name in _INT_SUMS},
         }).with_columns(niveau=pl.lit(level)))
         # journeys by hour and by distance class
-        rows, code = _stack(lut[ho], lut[hd])
-        key, weight = code * n_months + hm[rows], cell_trips[rows]
+        key_o, key_d, _ = _ends(lut[ho], lut[hd], hm, n_months, size)
         for column, width in _BINS.items():
             bins = bins_used[column]
-            counts = _bincount(key * bins + cell_values[column][rows], weight, size * bins)
+            value = cell_values[column]
+            counts = (_bincount(key_o * bins + value, cell_trips, (size + 1) * bins)
+                      + _bincount(key_d * bins + value, cell_trips, (size + 1) * bins))[: size * bins]
             if level in LOCAL_LEVELS:  # kept per year, as arrays over every territory of the level
                 grid = counts.reshape(names.len(), n_months, bins)
                 for year in years:
@@ -483,12 +495,18 @@ def _flows(places: pl.DataFrame, level: str, pairs: pl.DataFrame, o: np.ndarray,
     width = max(1, names.len())
     first, second = np.minimum(fo[ok], fd[ok]), np.maximum(fo[ok], fd[ok])
     key = (months[ok] * width + first) * width + second
-    uniq, inverse = np.unique(key, return_inverse=True)
+    trips, passengers = short[ok].astype(np.float64), pairs["passagers_courts"].to_numpy()[ok].astype(np.float64)
+    cells = max(1, month_names.len()) * width * width
+    if cells <= 1 << 22:  # few territories (EPCI): one bin per possible pair
+        trips, passengers = _bincount(key, trips, cells), _bincount(key, passengers, cells)
+        uniq = np.flatnonzero(trips)
+        trips, passengers = trips[uniq], passengers[uniq]
+    else:  # communes: the pairs present only
+        uniq, inverse = np.unique(key, return_inverse=True)
+        trips, passengers = _bincount(inverse, trips, uniq.size), _bincount(inverse, passengers, uniq.size)
     return pl.DataFrame({
         "mois": month_names.gather(uniq // (width * width)), "code_1": names.gather((uniq // width) % width),
-        "code_2": names.gather(uniq % width),
-        "trajets": _bincount(inverse, short[ok], uniq.size),
-        "passagers": _bincount(inverse, pairs["passagers_courts"].to_numpy()[ok], uniq.size),
+        "code_2": names.gather(uniq % width), "trajets": trips, "passagers": passengers,
     }).with_columns(pl.lit(level).alias("niveau"))
 
 
