@@ -338,9 +338,18 @@ class Territories:
         return places
 
 
+#: Levels in the order of their names (the order of the published tables), and their rank.
+_LEVELS_SORTED = tuple(sorted(LEVELS))
+_LEVEL_RANK = {level: i for i, level in enumerate(_LEVELS_SORTED)}
+
+
 @dataclass
 class MonthAggregates:
     """One month file's sums per territory: frames for every level but the local distributions.
+
+    In `mensuel`, `heures` and `distances`, `niveau` is the level's rank in `_LEVELS_SORTED` and
+    `code` the territory's id in `Territories.names` (sorted codes): small integers that sort
+    as the text does, turned into text once all months are combined (`_named`).
 
     `local` holds the commune and arrondissement distributions as arrays: (level, column, year)
     -> journeys per (territory id, bin), summed into the year by `aggregate_files`.
@@ -433,9 +442,10 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
         _add_mixed_cars(got, lut, mixed, month_names, n_months)
         present = np.flatnonzero(got["trajets"] > 0)
         sums.append(pl.DataFrame({
-            "code": names.gather(present // n_months), "mois": month_names.gather(present % n_months),
+            "niveau": pl.Series(np.full(present.size, _LEVEL_RANK[level]), dtype=pl.UInt8),
+            "code": pl.Series(present // n_months, dtype=pl.UInt32), "mois": month_names.gather(present % n_months),
             **{name: got[name][present] for name in _INT_SUMS},
-        }).with_columns(niveau=pl.lit(level)))
+        }))
         # journeys by hour and by distance class
         key_o, key_d, _ = _ends(lut[ho], lut[hd], hm, n_months, size)
         for column, width in _BINS.items():
@@ -451,9 +461,11 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
                 continue
             nz = np.flatnonzero(counts)
             dists[column].append(pl.DataFrame({
-                "code": names.gather(nz // bins // n_months), "periode": month_names.gather(nz // bins % n_months),
+                "niveau": pl.Series(np.full(nz.size, _LEVEL_RANK[level]), dtype=pl.UInt8),
+                "code": pl.Series(nz // bins // n_months, dtype=pl.UInt32),
+                "periode": month_names.gather(nz // bins % n_months),
                 column: pl.Series(nz % bins, dtype=pl.Int8), "trajets": counts[nz],
-            }).with_columns(niveau=pl.lit(level)))
+            }))
     flows = [_flows(places, level, pairs, po, pd_, pm, month_names) for level in FLOW_LEVELS]
     return MonthAggregates(
         mensuel=pl.concat(sums), heures=pl.concat(dists["heure"]), distances=pl.concat(dists["classe_distance"]),
@@ -583,15 +595,17 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
         return out.group_by(keys).agg(pl.exclude(keys).sum()) if repeated else out
 
     keys = ["niveau", "code", "mois"]
-    out_m = combined(mensuel, keys).select(
+    out_m = _named(combined(mensuel, keys).sort(keys), territories).select(
         *keys, "trajets", "trajets_internes", "passagers", "vehicules",
         (pl.col("metres_passagers") / 1000).alias("km_passagers"),
         (pl.col("metres_conducteurs") / 1000).alias("km_conducteurs"), "trajets_incites")
     dist_keys = ["niveau", "code", "periode"]
-    out_h = pl.concat([combined(heures, dist_keys + ["heure"]), *_local_frames(local, territories, "heure")],
-                      how="diagonal_relaxed")
-    out_c = pl.concat([combined(distances, dist_keys + ["classe_distance"]),
-                       *_local_frames(local, territories, "classe_distance")], how="diagonal_relaxed")
+    out_h = _named(pl.concat([combined(heures, dist_keys + ["heure"]), *_local_frames(local, "heure")],
+                             how="diagonal_relaxed").select(*dist_keys, "heure", "trajets").sort(
+        dist_keys + ["heure"]), territories)
+    out_c = _named(pl.concat([combined(distances, dist_keys + ["classe_distance"]),
+                              *_local_frames(local, "classe_distance")], how="diagonal_relaxed").select(
+        *dist_keys, "classe_distance", "trajets").sort(dist_keys + ["classe_distance"]), territories)
     out_c = out_c.with_columns(pl.col("classe_distance").replace_strict(dict(enumerate(DISTANCE_LABELS)),
                                                                         return_dtype=pl.String))
     out_f = combined(flux, ["niveau", "mois", "code_1", "code_2"])
@@ -599,12 +613,21 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
     pts = pts.select("code", "nom", (pl.col("lon") / pl.col("n") / 1e5).alias("longitude"),
                      (pl.col("lat") / pl.col("n") / 1e5).alias("latitude"))
     return Aggregates(
-        mensuel=out_m.sort(keys), heures=out_h.select(*dist_keys, "heure", "trajets").sort(dist_keys + ["heure"]),
-        distances=out_c.select(*dist_keys, "classe_distance", "trajets").sort(dist_keys + ["classe_distance"]),
+        mensuel=out_m, heures=out_h, distances=out_c,
         flux=out_f.select("niveau", "mois", "code_1", "code_2", "trajets", "passagers").sort(
             "niveau", "mois", "code_1", "code_2"),
         etranger=pts.sort("code"), rows=rows, rejected=rejected, months=sorted(months),
     )
+
+
+def _named(df: pl.DataFrame, territories: Territories) -> pl.DataFrame:
+    """Level ranks and territory ids to their text, block of a level by block (rows sorted by level)."""
+    parts = []
+    for rank, block in df.partition_by("niveau", maintain_order=True, as_dict=True).items():
+        level = _LEVELS_SORTED[rank[0]]
+        parts.append(block.with_columns(pl.lit(level).alias("niveau"),
+                                        territories.names[level].gather(block["code"]).alias("code")))
+    return pl.concat(parts) if parts else df.with_columns(pl.col("niveau", "code").cast(pl.String))
 
 
 #: What a month's aggregates depend on besides its compact month and the code table: this module.
@@ -640,18 +663,18 @@ def _month_aggregates(folder: Path, compact_key: object, territories: Territorie
     return agg
 
 
-def _local_frames(local: dict[tuple[str, str, str], np.ndarray], territories: Territories,
-                  column: str) -> list[pl.DataFrame]:
-    """The yearly distributions of communes and arrondissements, from their arrays."""
+def _local_frames(local: dict[tuple[str, str, str], np.ndarray], column: str) -> list[pl.DataFrame]:
+    """The yearly distributions of communes and arrondissements, from their arrays (ids, as the months')."""
     frames = []
     for (level, col, year), counts in sorted(local.items()):
         if col != column:
             continue
         code, value = np.nonzero(counts)
         frames.append(pl.DataFrame({
-            "code": territories.names[level].gather(code), column: pl.Series(value, dtype=pl.Int8),
-            "trajets": counts[code, value],
-        }).with_columns(niveau=pl.lit(level), periode=pl.lit(year)))
+            "niveau": pl.Series(np.full(code.size, _LEVEL_RANK[level]), dtype=pl.UInt8),
+            "code": pl.Series(code, dtype=pl.UInt32), "periode": pl.Series([year] * code.size, dtype=pl.String),
+            column: pl.Series(value, dtype=pl.Int8), "trajets": counts[code, value],
+        }))
     return frames
 
 
