@@ -30,10 +30,12 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from etl import download
+from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
@@ -52,6 +54,8 @@ COLUMNS = (
     "has_incentive",
 )
 SEPARATOR = ";"
+#: The parser needs exactly these 27 columns, in order (fields are read by position).
+FORMAT = CsvFormat(COLUMNS, separator=SEPARATOR, exact=True)
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 FOREIGN_RE = r"^(99\d{3}|XXXXX)$"
 TITLE_RE = re.compile(r"^(\d{4})-(\d{2})\.csv(\.gz|\.zip)?$")
@@ -283,8 +287,8 @@ def parse_file(path: Path, typed_path: Path) -> FileParse:
     """Parse one monthly file into a typed Parquet file (one streaming pass); count rejected rows per reason."""
     path = Path(path)
     header = read_header(path)
-    if tuple(header) != COLUMNS:
-        missing = [c for c in COLUMNS if c not in header]
+    if tuple(header) != FORMAT.required:
+        missing = [c for c in FORMAT.required if c not in header]
         detail = f"colonne(s) manquante(s) : {', '.join(missing)}" if missing else "colonnes dans un autre ordre"
         raise SourceError(f"rpc: en-tête inattendu dans {path.name} ({len(header)} colonnes ; {detail})")
     typed_path.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +348,13 @@ class Rpc(Source):
     attribution = "Registre de preuve de covoiturage (covoiturage.beta.gouv.fr), Licence Ouverte 2.0"
     vintage = "12 derniers mois publiés"
     min_rows = 1
+    provenance = ("Fichiers mensuels de l'éditeur, trouvés par l'API de data.gouv.fr ; la copie hors ligne n'en a "
+                  "aucun : les mois y sont simulés (données simulées).")
     resources_ = (Resource("catalogue", API_URL, FORMAT_SAMPLE, filename="catalogue.json"),)
+
+    def format_of(self, key: str, options: dict[str, Any]) -> CsvFormat | None:
+        """Monthly files (keyed `YYYY-MM`) have the 27 columns; the API's catalogue is checked by discovery."""
+        return FORMAT if re.fullmatch(r"\d{4}-\d{2}", key) else None
 
     def resources(self, ctx: FetchContext) -> list[Resource]:
         """Live: the monthly files asked for. Mirror: the simulator's inputs (recorded in the manifest)."""
