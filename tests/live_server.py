@@ -26,6 +26,7 @@ class LiveServer:
         self.drop: set[str] = set()  # paths whose connection is closed without an answer
         self.ranges = ranges
         self.hits: list[tuple[str, str | None]] = []  # (path, Range header)
+        self.sent = 0  # body bytes written
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,6 +72,7 @@ class LiveServer:
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client stopped reading
                     self.wfile.write(body)
+                    server.sent += len(body)
 
             def _empty(self, status: int) -> None:
                 self.send_response(status)
