@@ -39,7 +39,7 @@ import requests
 
 from etl import download, registry
 from etl.formats import HEAD_BYTES, decompress_head, zip_data_member
-from etl.sources.base import FetchContext, Resource, Source, SourceError
+from etl.sources.base import FetchContext, OptionError, Resource, Source, SourceError
 from etl.store import write_json
 
 STATE_FILE = Path("raw") / "check-live.json"
@@ -333,6 +333,8 @@ def check_source(source: Source, session: requests.Session, raw_dir: Path, optio
                            download_kwargs={"max_attempts": 1})
         try:
             resources = source.resources(ctx)
+        except OptionError:  # a usage error, not the source's: the command stops and says it
+            raise
         except SourceError as exc:
             status = UNREACHABLE if isinstance(exc.__cause__, download.DownloadError) else CHANGED
             return SourceCheck(source.name, status, _short(str(exc), source.name), seconds=time.monotonic() - start)
@@ -400,11 +402,7 @@ def check(names: list[str] | None, *, out_dir: Path, options: dict[str, Any] | N
     session = session or CheckSession(time.monotonic() + total_timeout)
     results = []
     for name in names or default_sources(options):
-        try:
-            results.append(check_source(sources[name], session, Path(out_dir) / "raw", options))
-        except SourceError as exc:  # an option the source refuses (a département unknown...)
-            results.append(SourceCheck(name, CHANGED if "inconnu" not in str(exc) else UNREACHABLE,
-                                       _short(str(exc), name)))
+        results.append(check_source(sources[name], session, Path(out_dir) / "raw", options))
     save(results, Path(out_dir))
     return results
 

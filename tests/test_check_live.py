@@ -231,9 +231,11 @@ def test_a_zip_on_a_server_without_ranges(mirror, tmp_path, monkeypatch):
         server.close()
 
 
-def test_unknown_source_is_named(tmp_path, capsys):
+def test_unknown_source_or_option_is_named(tmp_path, capsys):
     assert main(["check-live", "cadastre_lunaire", "--out", str(tmp_path)]) == 2
     assert "cadastre_lunaire" in capsys.readouterr().err
+    assert main(["check-live", "sirene_vtc", "--sirene-departements", "20", "--out", str(tmp_path)]) == 2
+    assert "département(s) inconnu(s) : 20" in capsys.readouterr().err
 
 
 def test_list_shows_the_files_found_and_when_the_format_was_checked(live, tmp_path, capsys):

@@ -32,6 +32,10 @@ class SourceError(RuntimeError):
     """A source that could not be read; the message names the source and the problem."""
 
 
+class OptionError(SourceError):
+    """A run option the source cannot take (an unknown département, a month not published...)."""
+
+
 class AbsentFromMirror(SourceError):
     """A live-only source (`mirror_optional`) that the offline mirror has no copy of."""
 

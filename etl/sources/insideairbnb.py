@@ -36,7 +36,7 @@ import polars as pl
 
 from etl import download
 from etl.formats import CsvFormat
-from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
+from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError, require_columns
 
 PAGE_URL = "https://insideairbnb.com/get-the-data/"
 #: The site's static data behind the page (relative to the site's root).
@@ -280,7 +280,7 @@ class InsideAirbnb(Source):
     def _file(self, ctx: FetchContext) -> str:
         choice = str(ctx.options.get(OPTION, "resume"))
         if choice not in FILES:
-            raise SourceError(f"{self.name}: option {OPTION}={choice} inconnue (valeurs : {', '.join(FILES)})")
+            raise OptionError(f"{self.name}: option {OPTION}={choice} inconnue (valeurs : {', '.join(FILES)})")
         return FILES[choice]
 
     def snapshots(self, ctx: FetchContext) -> dict[Snapshot, str]:

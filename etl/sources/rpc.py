@@ -36,7 +36,7 @@ import polars as pl
 
 from etl import download
 from etl.formats import CsvFormat
-from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
+from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
 API_URL = f"https://www.data.gouv.fr/api/1/datasets/{DATASET}/"
@@ -114,7 +114,7 @@ def parse_months(text: str | None) -> list[str] | None:
             _check_month(start)
             _check_month(end)
             if end < start:
-                raise SourceError(f"rpc: intervalle de mois inversé : {part}")
+                raise OptionError(f"rpc: intervalle de mois inversé : {part}")
             y, m = int(start[:4]), int(start[5:])
             while f"{y:04d}-{m:02d}" <= end:
                 months.add(f"{y:04d}-{m:02d}")
@@ -127,7 +127,7 @@ def parse_months(text: str | None) -> list[str] | None:
 
 def _check_month(text: str) -> None:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise SourceError(f"rpc: mois mal formé « {text} » (attendu AAAA-MM, par exemple 2024-01..2024-12)")
+        raise OptionError(f"rpc: mois mal formé « {text} » (attendu AAAA-MM, par exemple 2024-01..2024-12)")
 
 
 # -- discovery (live) ---------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def choose_months(available: dict[str, str], wanted: list[str] | None, last: int
         return dict(list(available.items())[-last:])
     missing = [m for m in wanted if m not in available]
     if missing:
-        raise SourceError(f"rpc: mois non publiés sur data.gouv.fr : {', '.join(missing)}")
+        raise OptionError(f"rpc: mois non publiés sur data.gouv.fr : {', '.join(missing)}")
     return {m: available[m] for m in wanted}
 
 

@@ -35,7 +35,7 @@ import polars as pl
 
 from etl.cog import COMMUNE_CODE_RE
 from etl.formats import CsvFormat
-from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
+from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError, require_columns
 
 BASE = "https://files.data.gouv.fr/geo-sirene/last/dep"
 NAF = "49.32Z"
@@ -58,7 +58,7 @@ def departements(options: dict[str, Any]) -> list[str]:
     chosen = [d.strip().upper().zfill(2) for d in str(asked).split(",") if d.strip()]
     unknown = [d for d in chosen if d not in DEPARTEMENTS]
     if unknown:
-        raise SourceError(f"sirene_vtc: département(s) inconnu(s) : {', '.join(unknown)}")
+        raise OptionError(f"sirene_vtc: département(s) inconnu(s) : {', '.join(unknown)}")
     return chosen
 
 
