@@ -93,7 +93,7 @@ def network_problem(exc: BaseException) -> str:
                            (r"certificate|SSL", "erreur TLS")):
         if re.search(pattern, text):
             return words
-    if "hôte déjà" in text or text.startswith(("nom d'hôte", "connexion", "délai", "réseau", "erreur")):
+    if text.startswith(("nom d'hôte", "connexion", "délai", "réseau", "erreur")):  # already described (a dead host)
         return text
     return f"erreur de connexion ({type(exc).__name__})"
 
