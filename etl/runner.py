@@ -135,7 +135,8 @@ def run(
             continue
         parsed[name] = result
         report.sources.append(
-            SourceReport(name, "inchangé" if info.unchanged else "ok", result.rows_read, result.rejected, info.seconds)
+            SourceReport(name, "inchangé" if info.unchanged else "ok", result.rows_read, result.rejected, info.seconds,
+                         note=(info.discovery or {}).get("resume"))
         )
         manifest_sources[name] = {
             **src.describe(),
@@ -147,6 +148,7 @@ def run(
             "lignes_lues": result.rows_read,
             "lignes_rejetees": dict(result.rejected),
             "notes": result.notes,
+            **({"decouverte": info.discovery} if info.discovery else {}),
         }
 
     manifest_marts: dict[str, Any] = {}
