@@ -12,13 +12,15 @@ Python UDF per request (`benchmarks/repro_deadlock.py`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
@@ -100,6 +102,36 @@ def _stop_with(text: str) -> NoReturn:
     st.error(text, icon=":material/hourglass_disabled:")
     st.stop()
     raise AssertionError("st.stop() returned")  # pragma: no cover
+
+
+ERROR_TEXT = ("Une erreur inattendue empêche d'afficher cette page (référence {ref}). Réessayez dans un moment "
+              "ou choisissez une autre page ; si cela se reproduit, signalez-le à l'équipe de l'observatoire "
+              "avec cette référence.")
+
+
+@contextlib.contextmanager
+def french_errors() -> Iterator[None]:
+    """The production error page: an unexpected error shows a French sentence and a reference.
+
+    The exception, its traceback and its server paths go to the log under that reference, never
+    to the browser (with `client.showErrorDetails = "none"` for whatever escapes). Under AppTest
+    the exception is raised again after the message, so that page tests still see it.
+    """
+    try:
+        yield
+    except Exception as exc:
+        from streamlit import config
+        from streamlit.errors import FragmentHandledException
+
+        if isinstance(exc, FragmentHandledException):
+            raise
+        ref = uuid.uuid4().hex[:8]
+        _LOGGER.exception("unexpected error, reference %s", ref)
+        import streamlit as st
+
+        st.error(ERROR_TEXT.format(ref=ref), icon=":material/error:")
+        if config.get_option("global.appTest"):
+            raise
 
 
 def stalled() -> list[tuple[str, float]]:

@@ -99,3 +99,16 @@ def test_loaders_follow_the_current_symlink_without_restart(fresh_dir, monkeypat
     assert hits.filter(pl.col("niveau") == "commune").height == 0
     _switch(link, a)
     assert search(layout._search_index(data.version()), data.codes_postaux(), "ajaccio").height > 0
+
+
+# -- the French error page -------------------------------------------------------------------------
+def test_unexpected_error_shows_a_french_sentence_without_server_path(tmp_path, monkeypatch):
+    """Data folder without marts: every page fails; the user reads French and a reference, no path."""
+    from tests.conftest import run_app
+
+    monkeypatch.setenv("OBSERVATOIRE_DATA", str(tmp_path))
+    at = run_app(timeout=60)
+    assert at.exception, "under AppTest the error is raised again, for the tests"
+    texts = [e.value for e in at.error]
+    assert len(texts) == 1 and texts[0].startswith("Une erreur inattendue empêche d'afficher cette page (référence ")
+    assert str(tmp_path) not in texts[0] and "/" not in texts[0] and "Error" not in texts[0]
