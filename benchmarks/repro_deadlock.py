@@ -79,6 +79,45 @@ def child(args: argparse.Namespace) -> None:
         t.join()
 
 
+def in_process(args: argparse.Namespace) -> int:
+    """The load in this process, as in a server: the watchdog is faulthandler's own C thread, re-armed
+    at each progress; if no thread progresses for `--stall` seconds it prints the stacks and exits 1."""
+    indices, wide = frames(args.rows, args.wide_cols)
+    work, kind = (native_work, "native") if args.native else (udf_work, "udf")
+    counts = {kind: 0, "to_pandas": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def loop(name: str, fn) -> None:
+        while not stop.is_set():
+            fn()
+            with lock:
+                counts[name] += 1
+
+    threads = [threading.Thread(target=loop, args=(kind, lambda: work(indices)), daemon=True)
+               for _ in range(args.udf_threads)]
+    threads += [threading.Thread(target=loop, args=("to_pandas", wide.to_pandas), daemon=True)
+                for _ in range(args.pandas_threads)]
+    print(f"polars {pl.__version__}, in process: {args.udf_threads} thread(s) {kind}, "
+          f"{args.pandas_threads} thread(s) to_pandas, {args.seconds:.0f} s at most; a dump of the "
+          f"threads' stacks below means no progress for {args.stall:.0f} s (deadlock)", flush=True)
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    last = -1
+    while time.monotonic() - t0 < args.seconds:
+        with lock:
+            total = sum(counts.values())
+        if total != last:
+            last = total
+            faulthandler.dump_traceback_later(args.stall, exit=True)  # re-armed: C thread, no GIL needed
+        time.sleep(0.5)
+    faulthandler.cancel_dump_traceback_later()
+    stop.set()
+    print(f"no hang in {time.monotonic() - t0:.0f} s: {counts}", flush=True)
+    os._exit(0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--native", action="store_true", help="native expression instead of the UDF")
@@ -88,11 +127,15 @@ def main() -> int:
     ap.add_argument("--wide-cols", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=60, help="load duration")
     ap.add_argument("--stall", type=float, default=20, help="no progress for this long = deadlock")
+    ap.add_argument("--in-process", action="store_true",
+                    help="the load in this process, watched by faulthandler's C thread (needs no GIL)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args)
         return 0
+    if args.in_process:
+        return in_process(args)
 
     # The load runs in a child process: a deadlocked thread may hold the GIL, so the watchdog
     # must live in another interpreter.
