@@ -112,3 +112,18 @@ def test_unexpected_error_shows_a_french_sentence_without_server_path(tmp_path, 
     texts = [e.value for e in at.error]
     assert len(texts) == 1 and texts[0].startswith("Une erreur inattendue empêche d'afficher cette page (référence ")
     assert str(tmp_path) not in texts[0] and "/" not in texts[0] and "Error" not in texts[0]
+
+
+def test_no_python_udf_in_the_dashboard():
+    """What pages run per request stays native: no Python callback on polars' thread pool (issue #13)."""
+    import re
+
+    from etl.config import ROOT
+
+    udf = re.compile(r"\.(map_elements|map_batches|map_rows|map_groups|apply)\(|\bpl\.map_(batches|groups)\(")
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+             for path in [ROOT / "app.py", *sorted((ROOT / "dashboard").rglob("*.py"))]
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if udf.search(line)]
+    assert found == []
+    # the pattern does catch the UDF the balance table had
+    assert udf.search('pl.struct("a", "b").map_elements(lambda s: s, return_dtype=pl.String)')
