@@ -1,13 +1,19 @@
 """Cached loaders of the marts: the only way pages read data.
 
-Large read-only frames are loaded once per server process (`st.cache_resource`); small
+Large read-only frames are loaded once per data version (`st.cache_resource`); small
 per-territory results are cached per call (`st.cache_data` with a bound). The folder is
 `etl.config.data_dir()` (env `OBSERVATOIRE_DATA`, default `data/`).
+
+Every loader keys on `version()`, the folder resolved through symbolic links plus the stamp of its
+manifest: a deployment that swaps a `current -> data-<date>` link, or an ETL run that rewrites the
+manifest, is served by the next run of each session, without a restart (docs/deployer.md). Frames
+are shared by all sessions: read-only, never modified in place.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +21,10 @@ import polars as pl
 import streamlit as st
 
 from etl.config import data_dir
-from etl.store import read_manifest
+from etl.store import MANIFEST_NAME, read_manifest
+
+#: Versions kept in the caches: the one served and the previous one (runs that started on it).
+VERSIONS_KEPT = 2
 
 GEO_FILES = {
     "commune": "communes",
@@ -26,24 +35,51 @@ GEO_FILES = {
 }
 
 
-def _path(relative: str) -> Path:
-    return data_dir() / relative
+def version() -> str:
+    """The data version served now: the resolved folder and its manifest's inode and mtime.
+
+    Cheap on purpose (one `realpath`, one `stat`): it is checked at every loader call.
+    """
+    folder = os.path.realpath(data_dir())
+    try:
+        st_ = os.stat(os.path.join(folder, MANIFEST_NAME))
+        stamp = f"{st_.st_ino}-{st_.st_mtime_ns}"
+    except OSError:
+        stamp = "sans-manifeste"
+    return f"{folder}#{stamp}"
 
 
-@st.cache_resource(show_spinner=False)
+def folder(v: str | None = None) -> Path:
+    """The resolved data folder of a version (default: the one served now)."""
+    return Path((v or version()).rsplit("#", 1)[0])
+
+
 def territoires() -> pl.DataFrame:
-    return pl.read_parquet(_path("territoires.parquet"))
+    return _territoires(version())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _territoires(v: str) -> pl.DataFrame:
+    return pl.read_parquet(folder(v) / "territoires.parquet")
+
+
 def codes_postaux() -> pl.DataFrame:
-    return pl.read_parquet(_path("codes_postaux.parquet"))
+    return _codes_postaux(version())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _codes_postaux(v: str) -> pl.DataFrame:
+    return pl.read_parquet(folder(v) / "codes_postaux.parquet")
+
+
 def indicateurs() -> pl.DataFrame:
     """Every domain's rows of the long `indicateurs` table, as one frame."""
-    files = sorted(_path("indicateurs").glob("*.parquet"))
+    return _indicateurs(version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _indicateurs(v: str) -> pl.DataFrame:
+    files = sorted((folder(v) / "indicateurs").glob("*.parquet"))
     if not files:
         return pl.DataFrame(schema={"niveau": pl.String, "code": pl.String, "indicateur": pl.String,
                                     "periode": pl.String, "valeur": pl.Float64, "nature": pl.String,
@@ -51,32 +87,40 @@ def indicateurs() -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
 
 
-@st.cache_resource(show_spinner=False)
 def catalogue() -> pl.DataFrame:
-    return pl.read_parquet(_path("catalogue.parquet"))
+    return _catalogue(version())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _catalogue(v: str) -> pl.DataFrame:
+    return pl.read_parquet(folder(v) / "catalogue.parquet")
+
+
 def manifest() -> dict[str, Any]:
-    return read_manifest(data_dir())
+    """The manifest; `st.cache_data` hands each caller its own copy (a dict is mutable)."""
+    return _manifest(version())
+
+
+@st.cache_data(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _manifest(v: str) -> dict[str, Any]:
+    return read_manifest(folder(v))
 
 
 def table(relative: str) -> pl.DataFrame:
-    """A per-domain detail table (for example `covoiturage/mensuel.parquet`), cached once."""
-    return _table(relative)
+    """A per-domain detail table (for example `covoiturage/mensuel.parquet`), cached once per version."""
+    return _table(version(), relative)
 
 
-@st.cache_resource(show_spinner=False)
-def _table(relative: str) -> pl.DataFrame:
-    return pl.read_parquet(_path(relative))
+@st.cache_resource(show_spinner=False, max_entries=64 * VERSIONS_KEPT)
+def _table(v: str, relative: str) -> pl.DataFrame:
+    return pl.read_parquet(folder(v) / relative)
 
 
-@st.cache_resource(show_spinner=False)
-def _geo(niveau: str) -> pl.DataFrame:
-    return pl.read_parquet(_path(f"geo/{GEO_FILES[niveau]}.parquet"))
+@st.cache_resource(show_spinner=False, max_entries=len(GEO_FILES) * VERSIONS_KEPT)
+def _geo(v: str, niveau: str) -> pl.DataFrame:
+    return pl.read_parquet(folder(v) / f"geo/{GEO_FILES[niveau]}.parquet")
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def features(niveau: str, codes: tuple[str, ...] | None = None, *, departement: str | None = None,
              epci: str | None = None, commune: str | None = None) -> list[dict[str, Any]]:
     """GeoJSON features of one level, limited to some codes or to one parent.
@@ -84,7 +128,13 @@ def features(niveau: str, codes: tuple[str, ...] | None = None, *, departement: 
     Commune polygons are only ever sent for one département, one EPCI or a list of codes,
     never for all of France.
     """
-    df = _geo(niveau)
+    return _features(version(), niveau, codes, departement=departement, epci=epci, commune=commune)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _features(v: str, niveau: str, codes: tuple[str, ...] | None, *, departement: str | None,
+              epci: str | None, commune: str | None) -> list[dict[str, Any]]:
+    df = _geo(v, niveau)
     if departement is not None:
         df = df.filter(pl.col("code_departement") == departement)
     if epci is not None:
