@@ -14,6 +14,7 @@ from urllib.request import urlopen
 import pytest
 
 from etl.config import DEFAULT_DATA_DIR, ROOT, mirror_dir
+from etl.config import data_dir as data_dir_config
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -28,8 +29,8 @@ def mirror() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The committed marts (what the dashboard shows on a fresh clone)."""
-    return DEFAULT_DATA_DIR
+    """The marts the dashboard reads: the committed ones, or the folder in `OBSERVATOIRE_DATA` (a rebuild)."""
+    return data_dir_config()
 
 
 @pytest.fixture(scope="session")
