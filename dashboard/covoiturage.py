@@ -147,7 +147,8 @@ def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, c
 
 
 def monthly_series(mensuel: pl.DataFrame, t: Territory) -> pl.DataFrame:
-    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).sort("mois")
+    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).sort(
+        etl_periods.sort_expr("mois"))
     return rows.with_columns(cv.rates())
 
 

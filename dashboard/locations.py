@@ -63,7 +63,7 @@ SMALL_COUNT = 20
 def cities(instantanes: pl.DataFrame) -> pl.DataFrame:
     """One row per city: its perimeter and its snapshots (periods, sorted)."""
     return (
-        instantanes.sort("instantane")
+        instantanes.sort(etl_periods.sort_expr("instantane"))
         .group_by("ville", maintain_order=True)
         .agg(pl.col("nom_ville").first(), pl.col("perimetre").last(), pl.col("perimetre_niveau").last(),
              pl.col("perimetre_code").last(), pl.col("instantane").alias("periodes"))
@@ -105,7 +105,7 @@ def inside(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> pl.
             regions = territoires.filter(pl.col("niveau") == "epci").select("code", pl.col("code_region").alias("_r"))
             top = top.join(regions, on="code", how="left").filter(
                 pl.coalesce("code_region", "_r") == t.code).drop("_r")
-        return top.sort("niveau", "code", "instantane")
+        return top.sort(["niveau", "code", *etl_periods.sort_expr("instantane")])
     if t.niveau == "departement":
         cond = (pl.col("code_departement") == t.code) & pl.col("niveau").is_in(["epci", "commune"])
     elif t.niveau == "epci":
@@ -114,7 +114,7 @@ def inside(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> pl.
         cond = (pl.col("code_commune") == t.code) & (pl.col("niveau") == "arrondissement")
     else:
         return rows.head(0)
-    return rows.filter(cond).sort("niveau", "code", "instantane")
+    return rows.filter(cond).sort(["niveau", "code", *etl_periods.sort_expr("instantane")])
 
 
 def status(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> str:

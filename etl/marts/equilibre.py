@@ -172,7 +172,8 @@ def all_indices(ranks: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame:
     # the index's period: the latest of the periods its level's ranked components are compared over
     ref = ranks.filter(pl.col("rang").is_not_null()).select("niveau", "indice", "periode").unique()
     ref = ref.with_columns(_end=periods.end_expr()).sort("_end").group_by("niveau", "indice").agg(
-        pl.col("periode").last().str.slice(0, 4).alias("periode"))
+        pl.col("periode").last().alias("_last")).with_columns(
+        periode=periods.start_expr("_last").dt.year().cast(pl.String)).drop("_last")
     sentences = index_sentences(idx, ranks)
     return (idx.join(ref, on=["niveau", "indice"], how="left")
             .join(sentences, on=["niveau", "code", "indice"], how="left")
