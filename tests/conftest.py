@@ -13,7 +13,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from etl.config import DEFAULT_DATA_DIR, ROOT, mirror_dir
+from etl.config import ROOT, mirror_dir
 from etl.config import data_dir as data_dir_config
 
 CHROMIUM = "/usr/bin/chromium"
@@ -144,7 +144,7 @@ def wait_for_app(page, timeout: float = 60) -> None:
 
 @pytest.fixture
 def fresh_dir(tmp_path):
-    """A copy of the committed marts that a test may modify."""
+    """A copy of the marts (committed, or `OBSERVATOIRE_DATA`) that a test may modify."""
     dst = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, dst, ignore=shutil.ignore_patterns("raw"))
+    shutil.copytree(data_dir_config(), dst, ignore=shutil.ignore_patterns("raw"))
     return dst

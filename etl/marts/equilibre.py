@@ -239,6 +239,8 @@ class Equilibre(Mart):
 
         # -- the value of every figure -----------------------------------------------------------
         current = current_values(pl.concat([indicateurs, rows], how="vertical_relaxed"))
+        if "note_logements" not in territoires.columns:  # a reference built before the housing flags
+            territoires = territoires.with_columns(note_logements=pl.lit(None, pl.String))
         flagged = territoires.filter(pl.col("note_logements").is_not_null()).select(
             "niveau", "code", pl.col("note_logements").alias("raison"))
         housing = flagged.join(pl.DataFrame({"indicateur": list(HOUSING_BASED)}), how="cross").select(
