@@ -83,10 +83,13 @@ def test_donnees_indicators_by_domain_and_period(app, data_dir):
     assert "Territoire › contexte › Densité de population (hab./km²)" in labels
     at.multiselect(key="ext_indicateurs").set_value(["logements"]).run()
     # the figure every page shows first, then the periods of the data
-    assert at.multiselect(key="ext_periodes_region").options == ["courante", "2021"]
+    assert at.multiselect(key="ext_periodes_region").options == [
+        "Valeur affichée par l'observatoire (dernière période de chaque indicateur)", "2021"]
     at.multiselect(key="ext_periodes_region").set_value(["2021"]).run()
     assert not at.exception
     assert "Toutes les régions de France · 1 indicateur · périodes : 2021" in _texts(at)
+    at.multiselect(key="ext_periodes_region").set_value(["courante"]).run()  # the figures the pages show
+    assert "périodes : la valeur affichée de chaque indicateur" in _texts(at)
     # domains in French, in the menu's order: context, collaborative, platforms, composite indices
     domains = at.pills(key="ext_domaines").options
     assert sorted(domains) == sorted(extracts.domain_label(d) for d in catalogue["domaine"].unique())
