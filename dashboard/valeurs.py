@@ -84,9 +84,16 @@ class Valeur:
         return fmt.period(self.periode) + (f" ({label})" if label else "")
 
 
-def _meta(catalogue: pl.DataFrame, indicateur: str) -> dict:
+def _meta(catalogue: pl.DataFrame | dict[str, dict], indicateur: str) -> dict:
+    """The catalogue entry of an indicator (`catalogue` as a frame, or as `catalogue_by_id`)."""
+    if isinstance(catalogue, dict):
+        return catalogue.get(indicateur, {})
     row = catalogue.filter(pl.col("indicateur") == indicateur)
     return row.row(0, named=True) if row.height else {}
+
+
+def catalogue_by_id(catalogue: pl.DataFrame) -> dict[str, dict]:
+    return {r["indicateur"]: r for r in catalogue.iter_rows(named=True)}
 
 
 def available(current: pl.DataFrame) -> set[tuple[str, str]]:
@@ -94,7 +101,7 @@ def available(current: pl.DataFrame) -> set[tuple[str, str]]:
     return set(current.filter(pl.col("valeur").is_not_null()).select("niveau", "indicateur").unique().iter_rows())
 
 
-def missing_reason(catalogue: pl.DataFrame, niveau: str, indicateur: str, levels: set[tuple[str, str]]) -> str:
+def missing_reason(catalogue: pl.DataFrame | dict[str, dict], niveau: str, indicateur: str, levels: set[tuple[str, str]]) -> str:
     """Why a territory of `niveau` has no value of `indicateur`, when the ETL stored no reason.
 
     `levels`: `available(current)`.
@@ -107,7 +114,7 @@ def missing_reason(catalogue: pl.DataFrame, niveau: str, indicateur: str, levels
     return MISSING.get(indicateur) or MISSING_BY_DOMAIN.get(meta.get("domaine") or "", "pas de donnée pour ce territoire")
 
 
-def answer(current: pl.DataFrame, catalogue: pl.DataFrame, niveau: str, code: str, indicateur: str,
+def answer(current: pl.DataFrame, catalogue: pl.DataFrame | dict[str, dict], niveau: str, code: str, indicateur: str,
            levels: set[tuple[str, str]] | None = None) -> Valeur:
     """The figure of territory (`niveau`, `code`) for `indicateur`, from the ETL's current values.
 
@@ -157,10 +164,20 @@ def _index() -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]], set[
 
     Built once per data version: a lookup is a dict access and a zero-copy slice.
     """
-    table = current().sort("niveau", "code", "indicateur")
-    spans = table.with_row_index("_i").group_by("niveau", "code").agg(pl.col("_i").min(), pl.len())
-    index = {(n, c): (int(i), int(k)) for n, c, i, k in spans.iter_rows()}
+    table = current()  # the mart writes it sorted by niveau, code, indicateur: no copy to sort it
+    spans = table.with_row_index("_i").group_by("niveau", "code").agg(
+        pl.col("_i").min().alias("_first"), pl.col("_i").max().alias("_last"), pl.len())
+    if not (spans["_last"] - spans["_first"] + 1 == spans["len"]).all():  # an older folder: sort once
+        table = table.sort("niveau", "code", "indicateur")
+        spans = table.with_row_index("_i").group_by("niveau", "code").agg(
+            pl.col("_i").min().alias("_first"), pl.col("_i").max().alias("_last"), pl.len())
+    index = {(n, c): (int(i), int(k)) for n, c, i, k in spans.select("niveau", "code", "_first", "len").iter_rows()}
     return table, index, available(table)
+
+
+@st.cache_resource(show_spinner=False)
+def _catalogue() -> dict[str, dict]:
+    return catalogue_by_id(data.catalogue())
 
 
 def rows_of(niveau: str, code: str) -> pl.DataFrame:
@@ -172,7 +189,7 @@ def rows_of(niveau: str, code: str) -> pl.DataFrame:
 
 def valeur(niveau: str, code: str, indicateur: str) -> Valeur:
     """**The** figure of a territory for an indicator: what every page, the brief and the extracts show."""
-    return answer(rows_of(niveau, code), data.catalogue(), niveau, code, indicateur, _index()[2])
+    return answer(rows_of(niveau, code), _catalogue(), niveau, code, indicateur, _index()[2])
 
 
 def rows_for(keys: Iterable[tuple[str, str]]) -> pl.DataFrame:
