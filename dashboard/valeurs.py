@@ -23,6 +23,8 @@ import streamlit as st
 from dashboard import data, fmt
 
 TABLE = "valeurs/courantes.parquet"
+INDEX = "valeurs/index.parquet"
+LEVELS = "valeurs/niveaux.parquet"
 LEVEL_OF = {"commune": "des communes", "arrondissement": "des arrondissements", "epci": "des intercommunalités",
             "departement": "des départements", "region": "des régions", "france": "de la France"}
 #: Why a territory has no value of an indicator that others of its level have (by indicator, then domain).
@@ -160,19 +162,26 @@ def current() -> pl.DataFrame:
 
 @st.cache_resource(show_spinner=False)
 def _index() -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]], set[tuple[str, str]]]:
-    """The current values sorted by territory, each territory's (offset, length), the levels with values.
+    """The current values, each territory's (first row, row count), the levels with values.
 
-    Built once per data version: a lookup is a dict access and a zero-copy slice.
+    Read once per data version from what the ETL wrote (`valeurs/index.parquet`,
+    `valeurs/niveaux.parquet`): a lookup is then a dict access and a zero-copy slice. An older
+    folder without them gets them computed here.
     """
-    table = current()  # the mart writes it sorted by niveau, code, indicateur: no copy to sort it
-    spans = table.with_row_index("_i").group_by("niveau", "code").agg(
-        pl.col("_i").min().alias("_first"), pl.col("_i").max().alias("_last"), pl.len())
-    if not (spans["_last"] - spans["_first"] + 1 == spans["len"]).all():  # an older folder: sort once
+    table = current()
+    try:
+        spans = data.table(INDEX)
+        levels = {(n, i) for n, i in data.table(LEVELS).select("niveau", "indicateur").iter_rows()}
+        if spans["lignes"].sum() != table.height:
+            raise FileNotFoundError(INDEX)  # not written with this table
+    except FileNotFoundError:
         table = table.sort("niveau", "code", "indicateur")
-        spans = table.with_row_index("_i").group_by("niveau", "code").agg(
-            pl.col("_i").min().alias("_first"), pl.col("_i").max().alias("_last"), pl.len())
-    index = {(n, c): (int(i), int(k)) for n, c, i, k in spans.select("niveau", "code", "_first", "len").iter_rows()}
-    return table, index, available(table)
+        spans = table.with_row_index("debut_ligne").group_by("niveau", "code", maintain_order=True).agg(
+            pl.col("debut_ligne").first(), pl.len().alias("lignes"))
+        levels = available(table)
+    index = {(n, c): (int(i), int(k)) for n, c, i, k in
+             spans.select("niveau", "code", "debut_ligne", "lignes").iter_rows()}
+    return table, index, levels
 
 
 @st.cache_resource(show_spinner=False)

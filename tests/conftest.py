@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -131,10 +132,20 @@ def server():
 
 
 def wait_for_app(page, timeout: float = 60) -> None:
-    """Wait until Streamlit has finished running the script."""
+    """Wait until Streamlit has finished running the script.
+
+    The app says so itself: `data-test-script-state` of `stApp` goes from "initial" to "running" to
+    "notRunning" (the status widget alone was not found reliably, so a loaded machine returned
+    before the page was drawn).
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     deadline = time.time() + timeout
     time.sleep(1.0)
+    with contextlib.suppress(Exception):  # an older Streamlit without the attribute: the status widget below
+        page.wait_for_function(
+            "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+            " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",
+            timeout=timeout * 1000)
     while time.time() < deadline:
         if page.query_selector('[data-testid="stStatusWidget"]') is None:
             break

@@ -11,6 +11,10 @@ t = state.current()
 territoires = data.territoires()
 row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
 chain = parents(territoires, t)
+# the figures first (the one answer of `dashboard.valeurs`; loaded once per process), so that the
+# identity card comes with the title rather than after it
+figures_shown = {ind: valeurs.valeur(t.niveau, t.code, ind)
+                 for ind in ("population", "logements", "part_residences_secondaires", "densite")}
 
 st.title(t.nom)
 code_label = {"epci": "SIREN", "commune": "code Insee", "arrondissement": "code Insee"}.get(t.niveau, "code")
@@ -31,8 +35,6 @@ def compared(indicator: str) -> str:
     return " · ".join(parts)
 
 
-figures_shown = {ind: valeurs.valeur(t.niveau, t.code, ind)
-                 for ind in ("population", "logements", "part_residences_secondaires", "densite")}
 cols = st.columns(4)
 cards = [
     ("Population", fmt.compact(figures_shown["population"].valeur), "Population municipale 2023 (en vigueur en 2026)",

@@ -256,6 +256,13 @@ class Equilibre(Mart):
         ], how="diagonal_relaxed").select([pl.col(c).cast(t) for c, t in CURRENT_SCHEMA.items()]).sort(
             "niveau", "code", "indicateur")
 
+        # what `dashboard.valeurs` needs at start, computed here once: each territory's rows (the
+        # table is sorted by territory) and the (niveau, indicateur) pairs that have values
+        spans = current.with_row_index("debut_ligne").group_by("niveau", "code", maintain_order=True).agg(
+            pl.col("debut_ligne").first(), pl.len().alias("lignes"))
+        levels = current.filter(pl.col("valeur").is_not_null()).group_by("niveau", "indicateur").len(
+            "territoires").sort("niveau", "indicateur")
+
         missing = [c for c in COMPONENT_META if c not in set(values["composante"].unique())]
         notes = [f"composantes sans aucune donnée : {', '.join(missing)}"] if missing else []
         for (level, index), n in sorted(idx.group_by("niveau", "indice", "statut").len().select(
@@ -266,6 +273,8 @@ class Equilibre(Mart):
                 "equilibre/rangs.parquet": ranks,
                 "equilibre/indices.parquet": wide_indices(idx),
                 "valeurs/courantes.parquet": current,
+                "valeurs/index.parquet": spans,
+                "valeurs/niveaux.parquet": levels,
             },
             indicateurs=rows, notes=notes,
         )
