@@ -123,12 +123,11 @@ LEVEL_PLURAL = {"commune": "communes", "arrondissement": "arrondissements", "epc
 
 
 def _standing(me: dict, index: str, niveau: str) -> str:
-    """"72 / 100, plus élevé que pour 81 % des 34 728 communes notées"."""
+    """"72 / 100, au-dessus de 97 % des 34 728 communes notées"."""
     value, pos, n = me.get(index), me.get(f"position_{index}"), me.get(f"classes_{index}")
     text = f"{fmt.number(value)} / 100"
     if pos is not None and n:
-        text += (f", plus élevé que pour {fmt.number(pos)}{fmt.NNBSP}% des {fmt.number(n)} "
-                 f"{LEVEL_PLURAL[niveau]} notées")
+        text += f", au-dessus de {fmt.number(pos)}{fmt.NNBSP}% des {fmt.number(n)} {LEVEL_PLURAL[niveau]} notées"
     return text
 
 
