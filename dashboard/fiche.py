@@ -134,6 +134,9 @@ def quadrant_png(b: BriefFigures) -> bytes:
     ):
         ax.scatter(part["indice_plateformes"], part["indice_collaboratif"], s=size, c=colour, alpha=0.85,
                    edgecolors="white", linewidths=0.5, zorder=z)
+    if rows.height == 0:  # nobody of the view has both indices: say it on the chart, draw no point
+        ax.text(50, 50, "Pas de mesure des plateformes\ndans cette vue : quadrant vide", ha="center", va="center",
+                fontsize=8, color="#555")
     ax.axhline(50, color="#999", ls=":", lw=1)
     ax.axvline(50, color="#999", ls=":", lw=1)
     for x, y, label in ((25, 97, "collaboratif"), (75, 97, "les deux"), (25, 3, "ni l'un ni l'autre"),
@@ -271,15 +274,21 @@ def render(b: BriefFigures) -> bytes:
              new_x="LMARGIN", new_y="NEXT")
 
     pdf.h2("Identité")
+    ident = {i: valeurs.valeur(t.niveau, t.code, i)  # the figures every page shows
+             for i in ("population", "logements", "densite", "part_residences_secondaires")}
     parents_text = {p.niveau: p.nom for p in b.chain}
     _table(pdf, [
-        ["Population (2023)", fmt.number(row["population"]), "Logements (2021)", fmt.number(row["logements"])],
-        ["Densité", fmt.with_unit(row["densite_hab_km2"], "hab./km²", 0), "Résidences secondaires",
-         fmt.with_unit(row["part_residences_secondaires"], "%", 1)],
+        ["Population (2023)", fmt.number(ident["population"].valeur), "Logements (2021)",
+         fmt.number(ident["logements"].valeur)],
+        ["Densité", fmt.with_unit(ident["densite"].valeur, "hab./km²", 0), "Résidences secondaires",
+         fmt.with_unit(ident["part_residences_secondaires"].valeur, "%", 1)],
         ["Superficie", fmt.with_unit(row["superficie_km2"], "km²", 1), "Intercommunalité",
          parents_text.get("epci", "—")],
         ["Département", parents_text.get("departement", "—"), "Région", parents_text.get("region", "—")],
     ], [38, 52, 42, 58], header=False)
+    housing_note = ident["logements"].raison if ident["logements"].manque else None
+    if housing_note and "Logements 2021" in housing_note:
+        pdf.small(housing_note)
 
     pdf.h2("Collaboratif ou plateformes ?")
     pdf.set_font("DejaVu", "B", 9)
