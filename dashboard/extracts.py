@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard import data, fmt
 from dashboard.territory import Territory, normalise
 from etl import export
+from etl import periods as etl_periods
 
 #: Levels offered by the extract builder, most detailed first.
 LEVELS = ["commune", "arrondissement", "epci", "departement", "region", "france"]
@@ -146,15 +147,16 @@ def indicator_labels(catalogue: pl.DataFrame, available: set[str] | None = None)
 def period_options(avail: pl.DataFrame, niveau: str, ids: list[str]) -> dict[str, str]:
     """period -> French label, latest first; a year also stands for its months ("2024 et ses mois")."""
     periods = avail.filter((pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)).explode("periodes")
-    found = sorted(set(periods["periodes"].drop_nulls().to_list()), reverse=True)
-    years = {p[:4] for p in found}
+    found = etl_periods.sort(set(periods["periodes"].drop_nulls().to_list()), reverse=True)
+    years = {str(etl_periods.parse(p).year) for p in found}
     out: dict[str, str] = {}
-    for y in sorted(years, reverse=True):
-        has_parts = any(len(p) > 4 and p.startswith(y) for p in found)
-        out[y] = f"{y} (et ses mois)" if has_parts else y
-        for p in found:
-            if len(p) > 4 and p.startswith(y):
-                out[p] = fmt.period(p)
+    out["courante"] = "Valeur affichée par l'observatoire (dernière période de chaque indicateur)"
+    typed = [etl_periods.parse(p) for p in found]
+    for y in sorted(years, key=int, reverse=True):
+        parts = [p.text for p in typed if p.kind != "annee" and p.year == int(y)]
+        out[y] = f"{y} (et ses mois)" if parts else y
+        for p in parts:
+            out[p] = fmt.period(p)
     return out
 
 
@@ -285,7 +287,7 @@ def catalogue_view(catalogue: pl.DataFrame, avail: pl.DataFrame) -> pl.DataFrame
             "Identifiant": r["indicateur"], "Unité": r["unite"], "Définition": r["definition"],
             "Sens": sens_label(r["sens"], r["famille"]), "Source": r["source"], "Licence": r["licence"],
             "Niveaux": ", ".join(sorted(i.get("niveaux", []), key=order.get)) or "pas de donnée",
-            "Périodes": _period_span(sorted(i.get("periodes", []))),
+            "Périodes": _period_span(etl_periods.sort(i.get("periodes", []))),
             "Nature": ", ".join(fmt.nature_label(n) or "mesurée" for n in sorted(i.get("natures", []))),
         })
     return pl.DataFrame(rows, schema={k: pl.String for k in (

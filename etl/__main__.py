@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                                         "sa population) ; sans --parent ni --codes : toute la France")
     where.add_argument("--codes", help="codes séparés par des virgules (codes Insee, SIREN d'EPCI)")
     p_exp.add_argument("--indicateurs", help="identifiants séparés par des virgules (défaut : tout le catalogue)")
-    p_exp.add_argument("--periode", help="une ou plusieurs périodes (2024 comprend ses mois), ou all (défaut)")
+    p_exp.add_argument("--periode", help="une ou plusieurs périodes (2024 comprend ses mois), all (défaut), ou "
+                                         "courante : la valeur que montre le tableau de bord (dernière période)")
     p_exp.add_argument("--layout", choices=list(export_layouts()), help="long (défaut) ou wide (une colonne par "
                                                                         "indicateur et période)")
     p_exp.add_argument("--format", choices=list(export_formats()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,7 +14,8 @@ from urllib.request import urlopen
 
 import pytest
 
-from etl.config import DEFAULT_DATA_DIR, ROOT, mirror_dir
+from etl.config import ROOT, mirror_dir
+from etl.config import data_dir as data_dir_config
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -28,8 +30,8 @@ def mirror() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The committed marts (what the dashboard shows on a fresh clone)."""
-    return DEFAULT_DATA_DIR
+    """The marts the dashboard reads: the committed ones, or the folder in `OBSERVATOIRE_DATA` (a rebuild)."""
+    return data_dir_config()
 
 
 @pytest.fixture(scope="session")
@@ -130,10 +132,20 @@ def server():
 
 
 def wait_for_app(page, timeout: float = 60) -> None:
-    """Wait until Streamlit has finished running the script."""
+    """Wait until Streamlit has finished running the script.
+
+    The app says so itself: `data-test-script-state` of `stApp` goes from "initial" to "running" to
+    "notRunning" (the status widget alone was not found reliably, so a loaded machine returned
+    before the page was drawn).
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     deadline = time.time() + timeout
     time.sleep(1.0)
+    with contextlib.suppress(Exception):  # an older Streamlit without the attribute: the status widget below
+        page.wait_for_function(
+            "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+            " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",
+            timeout=timeout * 1000)
     while time.time() < deadline:
         if page.query_selector('[data-testid="stStatusWidget"]') is None:
             break
@@ -143,7 +155,7 @@ def wait_for_app(page, timeout: float = 60) -> None:
 
 @pytest.fixture
 def fresh_dir(tmp_path):
-    """A copy of the committed marts that a test may modify."""
+    """A copy of the marts (committed, or `OBSERVATOIRE_DATA`) that a test may modify."""
     dst = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, dst, ignore=shutil.ignore_patterns("raw"))
+    shutil.copytree(data_dir_config(), dst, ignore=shutil.ignore_patterns("raw"))
     return dst

@@ -198,3 +198,20 @@ def test_period_widgets_write_the_url(app):
     assert "4e trimestre 2024" in texts(at)
     at.selectbox(key="covoit_periode").set_value("2024-T1").run()
     assert at.query_params["periode"] in ("2024-T1", ["2024-T1"]) and "1er trimestre 2024" in texts(at)
+
+
+def test_campaign_and_incentive_share_do_not_contradict(app, mirror):
+    """Issue #11, point 9: « Campagne d'incitation : non » stood beside « avec incitation 25,2 % » unexplained."""
+    import json
+
+    campaigns = {c["code_siren"] for c in json.loads(
+        (mirror / "incitations-covoiturage" / "incitations-covoiturage.json").read_text(encoding="utf-8"))}
+    assert "243300316" not in campaigns  # Bordeaux Métropole runs no campaign of the list
+    at = app(PAGE, niveau="epci", code="243300316")
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Campagne d'incitation"] == "non"
+    assert metrics["Avec incitation"] not in ("pas de donnée", "0,0\u202f%")  # some journeys are incentivised
+    captions = " ".join(c.value for c in at.caption)
+    assert "de toute origine" in captions and "pas seulement les campagnes des collectivités" in captions
+    assert "de l'intercommunalité (liste d'avril 2026)" in captions

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard import extracts, fmt
 from etl import export, registry
-from etl.config import DEFAULT_DATA_DIR
+from etl.config import data_dir as configured_data_dir
 from etl.store import read_manifest
 
 DONNEES = "dashboard/pages/donnees.py"
@@ -82,10 +82,14 @@ def test_donnees_indicators_by_domain_and_period(app, data_dir):
     labels = at.multiselect(key="ext_indicateurs").options
     assert "Territoire › contexte › Densité de population (hab./km²)" in labels
     at.multiselect(key="ext_indicateurs").set_value(["logements"]).run()
-    assert at.multiselect(key="ext_periodes_region").options == ["2021"]
+    # the figure every page shows first, then the periods of the data
+    assert at.multiselect(key="ext_periodes_region").options == [
+        "Valeur affichée par l'observatoire (dernière période de chaque indicateur)", "2021"]
     at.multiselect(key="ext_periodes_region").set_value(["2021"]).run()
     assert not at.exception
     assert "Toutes les régions de France · 1 indicateur · périodes : 2021" in _texts(at)
+    at.multiselect(key="ext_periodes_region").set_value(["courante"]).run()  # the figures the pages show
+    assert "périodes : la valeur affichée de chaque indicateur" in _texts(at)
     # domains in French, in the menu's order: context, collaborative, platforms, composite indices
     domains = at.pills(key="ext_domaines").options
     assert sorted(domains) == sorted(extracts.domain_label(d) for d in catalogue["domaine"].unique())
@@ -263,6 +267,6 @@ def test_browser_source_note_opens_the_dictionary(browser, server):
         time.sleep(0.5)
     assert "/dictionnaire?indicateur=population" in dico.url
     body = dico.inner_text("body")
-    n = pl.read_parquet(DEFAULT_DATA_DIR / "catalogue.parquet").height
+    n = pl.read_parquet(configured_data_dir() / "catalogue.parquet").height  # the folder the server reads
     assert "Population municipale" in body and f"3 indicateurs sur {n}," in body
     context.close()

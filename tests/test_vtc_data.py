@@ -233,6 +233,24 @@ def test_real_bpe_counts_replace_the_estimate(tmp_path, data_dir, history):
     assert set(last["nature"]) == {"reel"} and set(last["periode"]) == {"2024"}
 
 
+def test_growth_since_2013_is_measured_only_with_the_live_bpe(tmp_path, data_dir, history, raw_taxis, territoires):
+    """Issue #11, point 4: the platform component is the growth of taxi-VTC since 2013, never the taxi level."""
+    bpe = registry.sources()["bpe"].parse({"main": write_bpe_zip(tmp_path / "b.zip")},
+                                          FetchContext(mirror=None, raw_dir=tmp_path))
+    ind = build_vtc(data_dir, history, {"bpe": bpe}).indicateurs
+    paris_2013 = raw_taxis.filter(pl.col("code_commune").str.starts_with("751"))["nb_taxi_2013"].sum()
+    assert value(ind, "commune", "75056", "vtc_hausse_depuis_2013", "2024") == 18_702 - paris_2013
+    pop = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code") == "75056"))["population"].item()
+    assert value(ind, "commune", "75056", "vtc_hausse_pour_10000_hab", "2024") == pytest.approx(
+        (18_702 - paris_2013) / pop * 10_000)
+    # a commune absent from the BPE has no taxi-VTC today: its growth is minus its 2013 taxis
+    creuse = raw_taxis.filter(pl.col("code_commune") == "23077")["nb_taxi_2013"].item()
+    assert value(ind, "commune", "23077", "vtc_hausse_depuis_2013", "2024") == -creuse
+    # without the live BPE (the embedded data), the growth is not there: never estimated
+    offline = pl.read_parquet(data_dir / "indicateurs" / "vtc.parquet")
+    assert offline.filter(pl.col("indicateur").str.starts_with("vtc_hausse")).height == 0
+
+
 # -- Sirene alternative --------------------------------------------------------------------------------
 SIRENE_HEADER = (
     "siren,nic,siret,statutDiffusionEtablissement,dateCreationEtablissement,trancheEffectifsEtablissement,"

@@ -292,7 +292,7 @@ else:
         not_covered()
     else:
         inner = loc.inside(t, detail, territoires) if status == loc.PARTIAL else None
-        periods = loc.periods_of(detail, t) if status == loc.COVERED else sorted(inner["instantane"].unique())
+        periods = loc.periods_of(detail, t) if status == loc.COVERED else loc.etl_periods.sort(inner["instantane"].unique().to_list())
         period = snapshot_selector(periods)
         last_review = instantanes.filter(pl.col("instantane") == period)["dernier_commentaire"].max()
         vintage = f"instantané de {fmt.period(period)}" + (

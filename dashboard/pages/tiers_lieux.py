@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, figures, fmt, layout, maps, state
+from dashboard import data, figures, fmt, layout, maps, state, valeurs
 from dashboard import tiers_lieux as tl
 from dashboard.territory import LEVEL_LABELS
 
@@ -21,8 +21,8 @@ st.caption(
 
 # -- key figures -----------------------------------------------------------------------------------
 cols = st.columns(len(tl.KEY_INDICATORS))
-for col, kf in zip(cols, figures.key_figures(data.indicateurs(), data.catalogue(), territoires, t, tl.KEY_INDICATORS),
-                   strict=True):
+for col, kf in zip(cols, figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, tl.KEY_INDICATORS,
+                                             levels=valeurs.levels()), strict=True):
     with col:
         st.metric(kf.libelle, kf.text(), help=kf.definition)
         st.caption(layout.md(kf.caption()))
