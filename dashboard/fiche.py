@@ -303,7 +303,7 @@ def render(b: BriefFigures) -> bytes:
     pdf.small(compare.peer_summary(t, data.territoires()) + " " + ", ".join(b.peers["nom"].to_list()) + ".")
     labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
     units = {r["indicateur"]: r for r in data.catalogue().iter_rows(named=True)}
-    rows = [["Composante", "Valeur", "Période", "Rang en France", "Rang parmi comparables"]]
+    rows = [["Composante", "Valeur", "Période", "Rang centile en France", "Parmi les comparables"]]
     for r in b.standing.iter_rows(named=True):
         nature = fmt.nature_label(r["nature"])
         meta = units.get(r["composante"], {"unite": "", "decimales": 2})
@@ -311,9 +311,9 @@ def render(b: BriefFigures) -> bytes:
         rows.append([labels.get(r["composante"], r["composante"]) + (f" ({nature})" if nature else ""),
                      figures.with_unit(r["valeur"], unit, meta["decimales"]), fmt.period(r["periode"]),
                      fmt.number(r["rang"]),
-                     f"{fmt.number(r['rang_pairs'])} (sur {r['n_pairs']})"])
+                     equilibre.peer_standing_text(r["rang_pairs"], r["n_pairs"])])
     if len(rows) > 1:
-        _table(pdf, rows, [78, 22, 24, 26, 40], size=7.5)
+        _table(pdf, rows, [64, 22, 22, 24, 58], size=7.5)
     else:
         pdf.small("Aucune composante des indices n'est connue pour ce territoire.")
 

@@ -175,8 +175,8 @@ if t.niveau != "france":
                 "Période": [fmt.period(p) for p in standing["periode"]],
                 "Nature": [fmt.nature_label(n) or "mesuré" for n in standing["nature"]],
                 "Rang centile en France": [fmt.number(v) for v in standing["rang"]],
-                "Rang centile parmi les comparables": [f"{fmt.number(v)} (sur {n} comparables)" for v, n in
-                                                        standing.select("rang_pairs", "n_pairs").iter_rows()],
+                "Parmi les comparables": [equilibre.peer_standing_text(v, n) for v, n in
+                                          standing.select("rang_pairs", "n_pairs").iter_rows()],
             }), hide_index=True, width="stretch")
         else:
             st.info("Aucune composante connue pour ce territoire.")
