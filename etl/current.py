@@ -16,6 +16,7 @@ from typing import Any
 
 from etl.config import mirror_dir
 from etl.sources.base import FetchContext, FetchInfo, Parsed, Source, SourceError, fetch
+from etl.store import sha256_file
 
 
 def reads_mirror(source: Source, mirror: Path | None) -> bool:
@@ -35,8 +36,15 @@ def missing_current(source: Source, *, mirror: Path | None, raw_dir: Path, entry
             return str(exc)
         absent = [str(p) for p in files if not p.exists()]
         return f"fichier absent du miroir : {', '.join(absent)}" if absent else None
-    if entry and entry.get("origine") == "miroir":
-        return "ses données actuelles viennent du miroir hors ligne, pas d'une récupération en ligne"
+    if entry and entry.get("origine") == "miroir" and entry.get("fichiers"):
+        root = mirror_dir()
+        for f in entry["fichiers"].values():
+            path = root / f["fichier"]
+            if not path.is_file():
+                return f"ses données actuelles viennent du miroir, et {path} est absent"
+            if f.get("sha256") and sha256_file(path) != f["sha256"]:
+                return f"ses données actuelles viennent du miroir, et {path} a changé depuis"
+        return None
     if not entry or entry.get("origine") != "live" or not entry.get("fichiers"):
         return f"aucune copie d'une récupération en ligne dans {raw_dir}"
     absent = [f["fichier"] for f in entry["fichiers"].values() if not (raw_dir / f["fichier"]).is_file()]
@@ -48,11 +56,17 @@ def missing_current(source: Source, *, mirror: Path | None, raw_dir: Path, entry
 def read_current(source: Source, ctx: FetchContext, entry: dict[str, Any] | None) -> tuple[Parsed, FetchInfo]:
     """Parse the current files of `source` without downloading anything.
 
-    In mirror mode (or for an archive) that is the mirror's copy; in a live run, the raw copies
-    that the manifest's entry lists, with their original retrieval date.
+    In mirror mode (or for an archive) that is the mirror's copy; in a live run, the files that
+    the manifest's entry lists (raw copies, or the mirror's files), with their original retrieval date.
     """
     if reads_mirror(source, ctx.mirror):
         return fetch(source, ctx if ctx.mirror is not None else replace(ctx, mirror=mirror_dir()))
+    if entry and entry.get("origine") == "miroir":  # the data came from the mirror: read that file again
+        reason = missing_current(source, mirror=None, raw_dir=Path(ctx.raw_dir), entry=entry, options=ctx.options)
+        if reason is not None:
+            raise SourceError(f"{source.name}: {reason}")
+        parsed, info = fetch(source, replace(ctx, mirror=mirror_dir()))
+        return parsed, replace(info, retrieved_at=entry.get("recupere_le", info.retrieved_at), unchanged=True)
     reason = missing_current(source, mirror=None, raw_dir=Path(ctx.raw_dir), entry=entry, options=ctx.options)
     if reason is not None:
         raise SourceError(f"{source.name}: {reason}")

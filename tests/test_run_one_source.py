@@ -84,9 +84,24 @@ def test_plan_on_the_embedded_data(data_dir, mirror):
     # a source that one mart reads: that mart and the composite indices, nothing else fetched or read
     p = plan(["incitations_covoiturage"], data_dir, {}, mirror=mirror)
     assert (p.fetch, p.reuse, p.order) == (["incitations_covoiturage"], [], ["incitations_covoiturage", "equilibre"])
-    # live, on data built from the mirror: nothing to reuse, said in French
-    with pytest.raises(SourceError, match="viennent du miroir hors ligne"):
+    # live, on the embedded data (built from the mirror): the current files are the mirror's, as
+    # the manifest records them (path and checksum), read again, not downloaded
+    p = plan(["bpe"], data_dir, {})
+    assert (p.fetch, p.reuse, p.order) == (["bpe"], ["bpe_historique", "cog_passage"], ["vtc", "equilibre"])
+
+
+def test_live_run_without_the_current_files_stops_in_french(data_dir, tmp_path, monkeypatch):
+    """The embedded data was built from a mirror that is not there: nothing to reuse, said in French."""
+    monkeypatch.setenv("OBSERVATOIRE_MIRROR", str(tmp_path / "ailleurs"))
+    with pytest.raises(SourceError) as exc:
         plan(["insee_logement"], data_dir, {})
+    message = str(exc.value)
+    assert message.startswith("rien n'a été téléchargé : pour reconstruire territoires, aires_covoiturage")
+    expected = tmp_path / "ailleurs" / "contours-administratifs" / "communes-simplifie.geojson.gz"
+    assert f"contours : ses données actuelles viennent du miroir, et {expected} est absent" in message
+    # every other source of the rebuilt marts is named, the one asked for is not
+    named = {line.split(" : ")[0].strip() for line in message.splitlines()[1:-1]}
+    assert named == {s for m in registry.marts().values() for s in m.sources} - {"insee_logement"}
 
 
 def test_empty_folder_builds_what_reads_the_source(tmp_path, mirror):
