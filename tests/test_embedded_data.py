@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from etl.runner import run
+from tests.conftest import REBUILD_GROUP
 
 VOLATILE = {"recupere_le", "construit_le", "sha256"}  # times, and bytes that depend on the Parquet writer
 
@@ -21,15 +21,14 @@ def _strip(obj):
     return obj
 
 
-@pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory, mirror):
-    out = tmp_path_factory.mktemp("rebuild") / "data"
-    report = run(None, out_dir=out, mirror=mirror, progress=False)
-    assert report.ok, report.errors()
-    return out
+@pytest.fixture
+def rebuilt(rebuilt_data):
+    """The session's full rebuild from the mirror (built once, shared)."""
+    return rebuilt_data
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(REBUILD_GROUP)
 def test_same_files(rebuilt, data_dir):
     def files(folder):
         return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "raw" not in p.parts)
@@ -38,6 +37,7 @@ def test_same_files(rebuilt, data_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(REBUILD_GROUP)
 def test_same_tables(rebuilt, data_dir):
     for path in sorted(data_dir.rglob("*.parquet")):
         if "raw" in path.parts:
@@ -50,6 +50,7 @@ def test_same_tables(rebuilt, data_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(REBUILD_GROUP)
 def test_same_manifest(rebuilt, data_dir):
     committed = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
     fresh = json.loads((rebuilt / "manifest.json").read_text(encoding="utf-8"))
