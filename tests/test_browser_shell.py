@@ -84,6 +84,8 @@ def test_clicking_a_point_of_the_quadrant_selects_that_territory(browser, server
     assert target != "absent", "Mérignac is not in the quadrant"
     page.mouse.click(target["x"], target["y"])
     page.wait_for_url("**code=33281**", timeout=30000)
-    page.wait_for_function("() => document.querySelector('h1')?.innerText.trim() === 'Mérignac'", timeout=60_000)
+    # the shared header names the selected territory in bold, first thing in the page
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"] strong')?.innerText.trim()"
+                           " === 'Mérignac'", timeout=60_000)
     wait_for_app(page)
     assert "Mérignac" in page.inner_text('[data-testid="stMain"]')
