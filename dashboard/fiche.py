@@ -1,8 +1,8 @@
 """The territory brief ("fiche territoire"): a 2-page A4 PDF in French for a council meeting.
 
-    python -m dashboard.fiche 33063 69123 --out fiches/
-    python -m dashboard.fiche 243300316 --niveau epci --out fiches/
-    python -m dashboard.fiche --niveau commune --departement 33 --out fiches/gironde/
+    python -m dashboard.fiche 33063 69123                         # into exports/fiches/
+    python -m dashboard.fiche 243300316 --niveau epci --out /tmp/fiches/
+    python -m dashboard.fiche --niveau commune --departement 33 --out exports/fiches/gironde/
 
 Built with fpdf2 (pure Python PDF) and matplotlib (static charts and maps, Agg backend): both
 maintained, both run offline, no browser needed. Text is set in DejaVu Sans, shipped with
@@ -397,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--niveau", choices=["commune", "arrondissement", "epci", "departement", "region"],
                         help="niveau des codes (défaut : deviné ; 2 ou 3 caractères = département)")
     parser.add_argument("--departement", help="toutes les communes (ou EPCI avec --niveau epci) de ce département")
-    parser.add_argument("--out", required=True, help="dossier où écrire les PDF")
+    parser.add_argument("--out", default="exports/fiches",
+                        help="dossier où écrire les PDF (défaut : exports/fiches du dossier courant, ignoré par git)")
     args = parser.parse_args(argv)
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from tqdm import tqdm

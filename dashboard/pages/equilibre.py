@@ -193,7 +193,7 @@ if t.niveau != "france":
         on_click="ignore",
     )
     st.caption("Pour toutes les communes d'un département en une fois : "
-               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out fiches/`.")
+               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out exports/fiches/`.")
 
 with st.expander("Méthode"):
     st.markdown(
