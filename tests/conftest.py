@@ -1,8 +1,8 @@
 """Shared fixtures: the offline mirror, the committed marts, a fresh rebuild, page runs, a browser.
 
-The suite runs in parallel (pytest-xdist, `-n auto` in pyproject.toml). The full rebuild from the
-mirror is done once per session, whatever the number of workers (`rebuilt_data`), and the tests
-that need it are scheduled first, so that it runs while the other worker takes the rest.
+The suite runs in parallel (pytest-xdist, `-n auto --dist worksteal` in pyproject.toml). The full
+rebuild from the mirror is done once per session, whatever the number of workers (`rebuilt_data`),
+and the tests that need it are scheduled first, so that it runs while the other worker takes the rest.
 """
 
 from __future__ import annotations
@@ -47,15 +47,10 @@ def territoires(data_dir):
     return pl.read_parquet(data_dir / "territoires.parquet")
 
 
-#: The tests that read the session's full rebuild: one xdist group, scheduled first.
-REBUILD_GROUP = "rebuild"
-
-
 def pytest_collection_modifyitems(config, items):
-    """Longest first: the tests of the full rebuild start the session, so that under xdist one
-    worker builds while the other runs everything else."""
-    items.sort(key=lambda item: not any(m.args and m.args[0] == REBUILD_GROUP
-                                        for m in item.iter_markers("xdist_group")))
+    """Longest first: the tests of the full rebuild (marked `slow`) start the session, so that under
+    xdist one worker builds while the other takes the rest (`--dist worksteal`)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

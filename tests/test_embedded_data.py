@@ -8,8 +8,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.conftest import REBUILD_GROUP
-
 VOLATILE = {"recupere_le", "construit_le", "sha256"}  # times, and bytes that depend on the Parquet writer
 
 
@@ -28,7 +26,6 @@ def rebuilt(rebuilt_data):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(REBUILD_GROUP)
 def test_same_files(rebuilt, data_dir):
     def files(folder):
         return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "raw" not in p.parts)
@@ -37,7 +34,6 @@ def test_same_files(rebuilt, data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(REBUILD_GROUP)
 def test_same_tables(rebuilt, data_dir):
     for path in sorted(data_dir.rglob("*.parquet")):
         if "raw" in path.parts:
@@ -50,7 +46,6 @@ def test_same_tables(rebuilt, data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(REBUILD_GROUP)
 def test_same_manifest(rebuilt, data_dir):
     committed = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
     fresh = json.loads((rebuilt / "manifest.json").read_text(encoding="utf-8"))
