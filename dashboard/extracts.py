@@ -296,6 +296,8 @@ def sources_view(manifest: dict[str, Any]) -> pl.DataFrame:
             "Source": name, "Jeu de données": s.get("titre", name), "Producteur": s.get("producteur", ""),
             "Adresse en ligne": urls[0] if urls else s.get("page", ""),
             "Autres fichiers": len(urls) - 1 if len(urls) > 1 else 0,
+            # which address (the publisher's own file or a public copy) and why
+            "Provenance": s.get("provenance", ""),
             "Page": s.get("page", ""), "Licence": s.get("licence", ""), "Millésime": s.get("millesime", ""),
             "Récupéré le": export.french_date(s.get("recupere_le")),
             "Origine": {"miroir": "copie hors ligne", "live": "en ligne"}.get(s.get("origine", ""), ""),

@@ -84,5 +84,6 @@ def read_current(source: Source, ctx: FetchContext, entry: dict[str, Any] | None
         raise SourceError(f"{source.name}: {main.height} lignes lues dans la copie actuelle, moins que le minimum "
                           f"plausible ({source.min_rows})")
     info = FetchInfo(source=source.name, origin="live", files=entry["fichiers"],
-                     retrieved_at=entry.get("recupere_le", ""), seconds=time.perf_counter() - start, unchanged=True)
+                     retrieved_at=entry.get("recupere_le", ""), seconds=time.perf_counter() - start, unchanged=True,
+                     discovery=entry.get("decouverte"))
     return parsed, info

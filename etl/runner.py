@@ -211,7 +211,7 @@ def run(
         parsed[name] = result
         report.sources.append(
             SourceReport(name, "réutilisé" if name not in the_plan.fetch else "inchangé" if info.unchanged else "ok",
-                         result.rows_read, result.rejected, info.seconds)
+                         result.rows_read, result.rejected, info.seconds, note=(info.discovery or {}).get("resume"))
         )
         manifest_sources[name] = {
             **src.describe(),
@@ -223,6 +223,7 @@ def run(
             "lignes_lues": result.rows_read,
             "lignes_rejetees": dict(result.rejected),
             "notes": result.notes,
+            **({"decouverte": info.discovery} if info.discovery else {}),
         }
 
     manifest_marts: dict[str, Any] = {}

@@ -206,5 +206,6 @@ with st.expander("Méthode"):
         "- **Nature** : l'indice prend la nature la plus faible de ses composantes (simulé, puis estimé, puis réel).\n"
         "- **Limites** : le registre de preuve de covoiturage ne compte que les trajets des opérateurs partenaires "
         "(environ 15 % du covoiturage du quotidien) ; Inside Airbnb ne couvre que quelques villes ; les tiers-lieux "
-        "datent de 2019 ; le nombre d'équipements taxi-VTC est une estimation tant que la BPE en ligne n'est pas chargée."
+        "datent de 2019 ; le nombre d'équipements taxi-VTC est une estimation tant que la BPE actuelle n'a pas été "
+        "récupérée (voir la section « Rafraîchir les données » du fichier README du projet)."
     )
