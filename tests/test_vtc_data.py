@@ -345,9 +345,9 @@ def test_sirene_departements_option():
 
 # -- the run: live-only sources, the choice between them ---------------------------------------------------
 def test_vtc_source_option_chooses_what_is_fetched(data_dir):
-    needed, _ = plan(None, data_dir, {})
+    needed = plan(None, data_dir, {}).needed
     assert "bpe" in needed and "sirene_vtc" not in needed
-    needed, _ = plan(None, data_dir, {"vtc_source": "sirene"})
+    needed = plan(None, data_dir, {"vtc_source": "sirene"}).needed
     assert "sirene_vtc" in needed and "bpe" not in needed
 
 
