@@ -204,8 +204,8 @@ def test_no_script_runs_from_a_listing_name(browser, xss_data):
         tooltip_text = wait_until(tooltip, timeout=60, every=0.4)
         assert XSS in tooltip_text  # shown as the text it is (not "&lt;img…", not an image)
         page.locator("#annonces").scroll_into_view_if_needed()
-        # the listings table is on screen and shows the name as text
-        page.locator('[data-testid="stDataFrame"]').last.wait_for(timeout=30_000)
+        # the listings table is on screen (the first table shown; others sit in closed expanders)
+        page.locator('[data-testid="stDataFrame"]:visible').first.wait_for(timeout=60_000)
         assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
         assert dialogs == []
         assert not page.query_selector_all('[data-testid="stException"]')
