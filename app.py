@@ -10,7 +10,7 @@ from dashboard import guard, layout, navigation, state
 
 st.set_page_config(
     page_title="Observatoire de l'économie collaborative",
-    page_icon=":material/handshake:",
+    page_icon=layout.PAGE_ICON,  # served by the app (a ":material/..." icon is fetched from a font host)
     layout="wide",
 )
 

@@ -303,7 +303,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
               outlines: list[dict] | None = None) -> pdk.Deck:
     """Arcs of the flows (width ∝ passengers), carpool places as points, territories outlined; tooltips escaped.
 
-    The outlines give the map its bearings when the basemap tiles cannot be loaded (offline).
+    The outlines give the map its bearings: there is no basemap by default (`maps.basemap`).
     """
     arcs = pairs.filter((pl.col("code_1") != pl.col("code_2")) & pl.col("longitude_1").is_not_null()
                         & pl.col("longitude_2").is_not_null()) if pairs.height else pairs
@@ -336,7 +336,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
     ]
     tooltip = {"html": "<b>{titre}</b><br/>{detail}",
                "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"}}
-    return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, map_provider="carto", map_style="light")
+    return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, **maps.basemap())
 
 
 # -- charts -----------------------------------------------------------------------------------

@@ -185,6 +185,17 @@ def standing_among(ranks: pl.DataFrame, code: str, niveau: str, group: list[str]
     ).sort("indice", "composante")
 
 
+def peer_standing_text(rang_pairs: float | None, n_pairs: int | None) -> str:
+    """The percentile among peers in words: « au-dessus de 28 % des 9 comparables ».
+
+    The percentile (rank - 1) / (n - 1) x 100 is the share of the peers whose value is lower
+    (ties count half): a bare « 28 (sur 9) » read as a rank of 28 among 9.
+    """
+    if not n_pairs or rang_pairs is None:
+        return "aucun comparable"
+    return f"au-dessus de {fmt.number(rang_pairs)} % des {fmt.number(n_pairs)} comparable{'s' if n_pairs > 1 else ''}"
+
+
 def parse_excluded(value: str | None) -> tuple[set[str], list[str]]:
     """Unticked components from the URL (`sans=a,b`): the known ones, and the unknown ones to report."""
     known = {c.indicateur for comps in COMPONENTS.values() for c in comps}

@@ -1,8 +1,8 @@
 """The territory brief ("fiche territoire"): a 2-page A4 PDF in French for a council meeting.
 
-    python -m dashboard.fiche 33063 69123 --out fiches/
-    python -m dashboard.fiche 243300316 --niveau epci --out fiches/
-    python -m dashboard.fiche --niveau commune --departement 33 --out fiches/gironde/
+    python -m dashboard.fiche 33063 69123                         # into exports/fiches/
+    python -m dashboard.fiche 243300316 --niveau epci --out /tmp/fiches/
+    python -m dashboard.fiche --niveau commune --departement 33 --out exports/fiches/gironde/
 
 Built with fpdf2 (pure Python PDF) and matplotlib (static charts and maps, Agg backend): both
 maintained, both run offline, no browser needed. Text is set in DejaVu Sans, shipped with
@@ -322,7 +322,7 @@ def render(b: BriefFigures) -> bytes:
     pdf.small(compare.peer_summary(t, data.territoires()) + " " + ", ".join(b.peers["nom"].to_list()) + ".")
     labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
     units = {r["indicateur"]: r for r in data.catalogue().iter_rows(named=True)}
-    rows = [["Composante", "Valeur", "Période", "Rang en France", "Rang parmi comparables"]]
+    rows = [["Composante", "Valeur", "Période", "Rang centile en France", "Parmi les comparables"]]
     for r in b.standing.iter_rows(named=True):
         nature = fmt.nature_label(r["nature"])
         meta = units.get(r["composante"], {"unite": "", "decimales": 2})
@@ -332,9 +332,9 @@ def render(b: BriefFigures) -> bytes:
         rows.append([labels.get(r["composante"], r["composante"]) + (f" ({nature})" if nature else ""),
                      value, fmt.period(r["periode"]),
                      fmt.number(r["rang"]),
-                     f"{fmt.number(r['rang_pairs'])} (sur {r['n_pairs']})"])
+                     equilibre.peer_standing_text(r["rang_pairs"], r["n_pairs"])])
     if len(rows) > 1:
-        _table(pdf, rows, [78, 22, 24, 26, 40], size=7.5)
+        _table(pdf, rows, [64, 22, 22, 24, 58], size=7.5)
     else:
         pdf.small("Aucune composante des indices n'est connue pour ce territoire.")
 
@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--niveau", choices=["commune", "arrondissement", "epci", "departement", "region"],
                         help="niveau des codes (défaut : deviné ; 2 ou 3 caractères = département)")
     parser.add_argument("--departement", help="toutes les communes (ou EPCI avec --niveau epci) de ce département")
-    parser.add_argument("--out", required=True, help="dossier où écrire les PDF")
+    parser.add_argument("--out", default="exports/fiches",
+                        help="dossier où écrire les PDF (défaut : exports/fiches du dossier courant, ignoré par git)")
     args = parser.parse_args(argv)
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from tqdm import tqdm

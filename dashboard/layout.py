@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import polars as pl
@@ -15,6 +16,9 @@ import streamlit as st
 
 from dashboard import data, fmt, maps, state
 from dashboard.territory import Territory, parents, search, with_search_names
+
+#: The page icon, a file that the app serves itself (no font host asked for a glyph).
+PAGE_ICON = str(Path(__file__).resolve().parent / "assets" / "icone.png")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 from etl import config
 
+#: Where `export` writes when no --out is given (relative to the current directory, git-ignored).
+DEFAULT_EXPORTS = "exports"
+
 #: `list` shows at most this many discovered files of a source (then how many more).
 LIST_FILES = 12
 
@@ -188,8 +191,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     try:
         plan = export.plan(request, Path(args.data))
-        if out is None:
-            out = Path(plan.filename)
+        if out is None:  # never the repository root: a git-ignored folder of the current directory
+            out = Path(DEFAULT_EXPORTS) / plan.filename
         elif out.is_dir() or args.out.endswith(("/", "\\")):
             out = out / plan.filename
         elif out.suffix.lower().lstrip(".") != plan.extension:
@@ -263,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--format", choices=list(export_formats()),
                        help="csv-fr (défaut : Excel en français), csv, xlsx, parquet, geojson")
     p_exp.add_argument("--out", help="fichier ou dossier de sortie (défaut : un nom qui dit ce que contient le "
-                                     "fichier, dans le dossier courant)")
+                                     f"fichier, dans le dossier {DEFAULT_EXPORTS}/ du dossier courant)")
     p_exp.add_argument("--data", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
     p_exp.set_defaults(func=cmd_export)
 

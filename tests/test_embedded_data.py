@@ -8,8 +8,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from etl.runner import run
-
 VOLATILE = {"recupere_le", "construit_le", "sha256"}  # times, and bytes that depend on the Parquet writer
 
 
@@ -21,12 +19,10 @@ def _strip(obj):
     return obj
 
 
-@pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory, mirror):
-    out = tmp_path_factory.mktemp("rebuild") / "data"
-    report = run(None, out_dir=out, mirror=mirror, progress=False)
-    assert report.ok, report.errors()
-    return out
+@pytest.fixture
+def rebuilt(rebuilt_data):
+    """The session's full rebuild from the mirror (built once, shared)."""
+    return rebuilt_data
 
 
 @pytest.mark.slow

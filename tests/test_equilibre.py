@@ -219,7 +219,7 @@ def test_bad_links_never_raise(app):
     assert "vue demandée" in infos and "inconnue" in infos
 
 
-def test_brief_pdf_of_bordeaux(app):
+def test_brief_pdf_of_bordeaux(app, tmp_path, ranks, territoires):
     import pypdfium2 as pdfium
 
     pdf_bytes = fiche.brief_pdf("commune", "33063")
@@ -239,6 +239,16 @@ def test_brief_pdf_of_bordeaux(app):
     assert "environ 15 % du covoiturage" in text  # the registry's coverage caveat
     assert "Inside Airbnb" in text
     assert "Calculé sur" in text  # what the indices rest on
+    # the percentile among peers in words, computed here from the ranks: the share of the peers
+    # whose value is lower (ties count half)
+    b = fiche.gather(resolve(territoires, "commune", "33063"))
+    comp = b.standing["composante"][0]
+    values = ranks.filter((pl.col("niveau") == "commune") & (pl.col("composante") == comp))
+    mine = values.filter(pl.col("code") == "33063")["valeur"].item()
+    others = values.filter(pl.col("code").is_in(b.peers["code"].implode()))["valeur"].to_list()
+    share = (sum(v < mine for v in others) + sum(v == mine for v in others) / 2) / len(others) * 100
+    assert f"au-dessus de {fmt.number(share)} % des {len(others)} comparables" in text
+    assert "(sur " not in text
 
 
 def test_brief_command_line_with_one_unknown_code(tmp_path):

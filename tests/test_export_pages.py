@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import openpyxl
 import polars as pl
@@ -232,8 +231,7 @@ def test_browser_downloads_an_xlsx(browser, server, tmp_path):
     page.goto(f"{server}/donnees?niveau=departement&code=33")
     wait_for_app(page)
     page.get_by_text("Excel (XLSX)", exact=True).click()
-    wait_for_app(page)
-    page.get_by_text("extrait_communes_33_tous-indicateurs_toutes-periodes.xlsx").wait_for(timeout=60_000)
+    wait_for_app(page, text="extrait_communes_33_tous-indicateurs_toutes-periodes.xlsx")
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Télécharger").click()
     download = info.value
@@ -261,10 +259,7 @@ def test_browser_source_note_opens_the_dictionary(browser, server):
     with context.expect_page(timeout=60_000) as info:
         link.click()
     dico = info.value
-    wait_for_app(dico)
-    deadline = time.time() + 30
-    while time.time() < deadline and "Densité de population" not in dico.inner_text("body"):
-        time.sleep(0.5)
+    wait_for_app(dico, text="Densité de population")
     assert "/dictionnaire?indicateur=population" in dico.url
     body = dico.inner_text("body")
     n = pl.read_parquet(configured_data_dir() / "catalogue.parquet").height  # the folder the server reads

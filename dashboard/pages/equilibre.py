@@ -219,8 +219,8 @@ if t.niveau != "france":
                 "Période": [fmt.period(p) for p in standing["periode"]],
                 "Nature": [fmt.nature_label(n) or "mesuré" for n in standing["nature"]],
                 "Rang centile en France": [fmt.number(v) for v in standing["rang"]],
-                "Rang centile parmi les comparables": [f"{fmt.number(v)} (sur {n} comparables)" for v, n in
-                                                        standing.select("rang_pairs", "n_pairs").iter_rows()],
+                "Parmi les comparables": [equilibre.peer_standing_text(v, n) for v, n in
+                                          standing.select("rang_pairs", "n_pairs").iter_rows()],
             }), hide_index=True, width="stretch")
         else:
             st.info("Aucune composante classée n'est connue pour ce territoire.")
@@ -237,7 +237,7 @@ if t.niveau != "france":
         on_click="ignore",
     )
     st.caption("Pour toutes les communes d'un département en une fois : "
-               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out fiches/`.")
+               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out exports/fiches/`.")
 
 with st.expander("Méthode"):
     st.markdown(

@@ -35,7 +35,9 @@ from etl.marts.base import BuildContext, Mart, MartResult
 from etl.sources.base import Parsed
 from etl.sources.contours import arrondissement_polygons, commune_polygons
 
-SUMS = ["population", "logements", "residences_principales", "residences_secondaires", "logements_vacants", "superficie_km2"]
+#: Summed up the levels. Surfaces are summed in whole square metres: an integer sum does not depend
+#: on the order in which a parallel group-by adds the rows, so a rebuild writes the same bytes.
+SUMS = ["population", "logements", "residences_principales", "residences_secondaires", "logements_vacants", "superficie_m2"]
 
 #: Map simplification per level (degrees; 0.001° ≈ 80-110 m in France).
 TOLERANCE = {"communes": 0.0005, "arrondissements": 0.0002, "epci": 0.003, "departements": 0.003, "regions": 0.005}
@@ -165,7 +167,7 @@ def _geometry_frame(contours: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
     shapes = geo.from_wkb(contours["geometry"])
     x, y = geo.centres(shapes)
     return contours.select("code").with_columns(
-        superficie_km2=pl.Series(geo.area_km2(shapes)),
+        superficie_m2=pl.Series(np.round(geo.area_km2(shapes) * 1e6)).cast(pl.Int64),
         longitude=pl.Series(x),
         latitude=pl.Series(y),
     ), shapes
@@ -227,7 +229,7 @@ class Territoires(Mart):
 
         # -- sums up the levels -------------------------------------------------------------
         # the density's numerator: the population of the communes whose surface is known
-        with_area = pl.when(pl.col("superficie_km2").is_not_null()).then(pl.col("population")).alias("_pop_surface")
+        with_area = pl.when(pl.col("superficie_m2").is_not_null()).then(pl.col("population")).alias("_pop_surface")
         com, arr = com.with_columns(with_area), arr.with_columns(with_area)
         sums = roll_up(
             com.select("code", *SUMS, "_pop_surface").rename({"code": "code_commune"}), com, [*SUMS, "_pop_surface"],
@@ -288,6 +290,9 @@ class Territoires(Mart):
             .with_columns(
                 pl.col("population").cast(pl.Int64),
                 *[pl.col(c).round(0).cast(pl.Int64) for c in housing_cols],
+                superficie_km2=pl.col("superficie_m2") / 1e6,
+            )
+            .with_columns(
                 densite_hab_km2=ratio("_pop_surface", "superficie_km2"),
                 part_residences_secondaires=ratio("residences_secondaires", "logements", 100),
             )
