@@ -43,6 +43,7 @@ class Bnlc(Source):
     attribution = "Base nationale des lieux de covoiturage, transport.data.gouv.fr, ODbL"
     vintage = "mises à jour de décembre 2018 à mai 2026"
     min_rows = 1_000
+    national_totals = {"places": ("main", "places")}  # the drop check: carpool places of France
     resources_ = (
         Resource(
             "main",

@@ -30,6 +30,7 @@ import polars as pl
 
 from etl.cog import COMMUNE_CODE_RE
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
+from etl.store import temp_dir_prefix
 
 REQUIRED = ["GEO", "GEO_OBJECT", "FACILITY_TYPE", "TIME_PERIOD", "OBS_VALUE"]
 FACILITY = "E101"
@@ -47,7 +48,7 @@ def _data_member(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
 
 def read_e101(path: Path, source: str = "bpe") -> tuple[pl.DataFrame, int, Counter]:
     """E101 rows of a BPE data file (zip or CSV): `niveau`, `code`, `periode`, `equipements`."""
-    with tempfile.TemporaryDirectory(prefix="bpe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix("bpe")) as tmp:
         csv_path = Path(path)
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:

@@ -28,6 +28,7 @@ class MobilitesDurables(Source):
     attribution = "Ministère chargé des transports, tableau de bord des mobilités durables, d'après le Registre de preuve de covoiturage"
     vintage = "2024"
     min_rows = 1_000
+    national_totals = {"trajets": ("main", "trajets")}  # the drop check: trips of the year
     resources_ = (
         Resource(
             "main",

@@ -28,6 +28,7 @@ import polars as pl
 
 from etl.cog import COMMUNE_CODE_RE
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
+from etl.store import temp_dir_prefix
 
 BASE = "https://files.data.gouv.fr/geo-sirene/last/dep"
 NAF = "49.32Z"
@@ -53,7 +54,7 @@ def departements(options: dict[str, Any]) -> list[str]:
 
 def read_vtc_establishments(path: Path, source: str = "sirene_vtc") -> tuple[pl.DataFrame, int, str | None]:
     """Active 49.32Z establishments of one geo-sirene file: (`code_commune`, `etablissements`), rows, month."""
-    with tempfile.TemporaryDirectory(prefix="sirene-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix("sirene")) as tmp:
         csv_path = Path(path)
         with open(path, "rb") as fh:
             gzipped = fh.read(2) == b"\x1f\x8b"
@@ -84,6 +85,7 @@ class SireneVtc(Source):
     attribution = "Insee, base Sirene des entreprises et de leurs établissements ; géolocalisation Etalab"
     vintage = "stock du mois (dernier fichier publié)"
     mirror_optional = True
+    scope_option = "sirene_departements"  # the drop check compares runs over the same départements
     #: the pattern, for `python -m etl list`; `resources` lists the départements of the run
     resources_ = (Resource("dep", f"{BASE}/geo_siret_{{dep}}.csv.gz", "vtc/geo_siret_{dep}.csv.gz"),)
 
