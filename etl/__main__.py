@@ -36,9 +36,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Exit codes of `python -m etl run`.
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Exit 0 when everything was rebuilt, 1 when a source or a mart failed (its previous files
+    stay), 2 for a bad command line or an unusable folder, 3 when another run holds the folder."""
     from etl.runner import format_report, run
     from etl.sources.base import SourceError
+    from etl.store import FolderLocked, StoreError
 
     if not args.all and not args.sources:
         print("Indiquer des sources ou --all (voir `python -m etl list`).", file=sys.stderr)
@@ -48,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Dossier miroir introuvable : {mirror}", file=sys.stderr)
         return 2
     options = {k: v for k, v in vars(args).items()
-               if k not in {"func", "sources", "all", "mirror", "out", "option"} and v is not None}
+               if k not in {"func", "sources", "all", "mirror", "out", "option", "accepter_baisse"} and v is not None}
     for item in args.option or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -57,12 +64,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         options[key.strip()] = value.strip()
     try:
         report = run(None if args.all else args.sources, out_dir=Path(args.out), mirror=mirror, options=options,
-                     progress=not args.quiet)
-    except SourceError as exc:
+                     progress=not args.quiet, accept_drop=args.accepter_baisse or ())
+    except FolderLocked as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
-        return 2
+        return EXIT_LOCKED
+    except (SourceError, StoreError) as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the folder itself: read-only, full disk
+        print(f"Erreur : écriture impossible dans {args.out} ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_ERRORS
     print(format_report(report))
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_ERRORS
 
 
 def export_formats() -> tuple[str, ...]:
@@ -132,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="lire un miroir local au lieu des URL en ligne (sans chemin : ../shared/opendata)")
     p_run.add_argument("--out", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
     p_run.add_argument("--quiet", action="store_true", help="sans barres de progression")
+    p_run.add_argument("--accepter-baisse", action="append", metavar="SOURCE",
+                       help="accepter que cette source baisse de plus que son seuil (10 %% des lignes par défaut) "
+                            "par rapport à sa version précédente ; répétable")
     p_run.add_argument("--vtc-source", choices=["bpe", "sirene"],
                        help="comptage des taxis-VTC : BPE de l'Insee (défaut) ou établissements Sirene NAF 49.32Z")
     p_run.add_argument("--sirene-departements", help="avec --vtc-source sirene : départements à lire (ex. 33,75)")

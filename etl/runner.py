@@ -1,13 +1,18 @@
 """One ETL run: fetch the sources asked for, rebuild the marts that read them, write the manifest.
 
-A source that fails (download, parse, validation) is reported and the marts that read it are
-not rebuilt: their previous files stay as they were. Everything else goes on.
+A source that fails (download, parse, validation, a drop against its previous version, or any
+unexpected error of its module) is reported and the marts that read it are not rebuilt: their
+previous files stay as they were. Everything else goes on.
+
+A run holds the lock of its output folder (a second run into the same folder stops and says
+who holds it) and starts by removing the temporary files that interrupted runs left there.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +25,7 @@ from etl import registry
 from etl.indicators import catalogue_frame, conform
 from etl.marts.base import BuildContext
 from etl.sources.base import AbsentFromMirror, FetchContext, Parsed, SourceError, fetch
-from etl.store import read_manifest, update_manifest, write_parquet
+from etl.store import clean_stale_temps, lock_folder, read_manifest, update_manifest, write_parquet
 
 
 @dataclass
@@ -50,6 +55,7 @@ class RunReport:
     sources: list[SourceReport] = field(default_factory=list)
     marts: list[MartReport] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # about the run itself (lock taken over, leftovers removed)
 
     @property
     def ok(self) -> bool:
@@ -102,20 +108,43 @@ def run(
     progress: bool = True,
     session: requests.Session | None = None,
     download_kwargs: dict[str, Any] | None = None,
+    accept_drop: Iterable[str] = (),
 ) -> RunReport:
-    start = time.perf_counter()
+    """Run the ETL into `out_dir` under its lock (`etl.store.FolderLocked` when another run holds it).
+
+    `accept_drop` names the sources whose fall against their previous version is accepted.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = options or {}
+    accept_drop = frozenset(accept_drop)
+    unknown = sorted(accept_drop - set(registry.sources()))
+    if unknown:
+        raise SourceError(f"--accepter-baisse : source(s) inconnue(s) : {', '.join(unknown)} (voir `python -m etl list`)")
+    with lock_folder(out_dir) as lock:
+        report = RunReport(notes=list(lock.notes))
+        removed = clean_stale_temps(out_dir)
+        if removed:
+            report.notes.append(f"{len(removed)} fichier(s) temporaire(s) laissé(s) par un lancement interrompu, "
+                                f"supprimé(s) : {', '.join(p.name for p in removed[:5])}{' …' if len(removed) > 5 else ''}")
+        return _run(source_names, out_dir=out_dir, mirror=mirror, options=options or {}, progress=progress,
+                    session=session, download_kwargs=download_kwargs or {}, accept_drop=accept_drop, report=report)
+
+
+def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, options: dict[str, Any],
+         progress: bool, session: requests.Session | None, download_kwargs: dict[str, Any],
+         accept_drop: frozenset[str], report: RunReport) -> RunReport:
+    start = time.perf_counter()
+    previous = read_manifest(out_dir)["sources"]
     needed, order = plan(source_names, out_dir, options)
-    report = RunReport()
     fctx = FetchContext(
         mirror=Path(mirror) if mirror else None,
         raw_dir=out_dir / "raw",
         options=options,
         session=session,
         progress=progress,
-        download_kwargs=download_kwargs or {},
+        download_kwargs=download_kwargs,
+        previous=previous,
+        accept_drop=accept_drop,
     )
     all_sources = registry.sources()
     parsed: dict[str, Parsed] = {}
@@ -133,9 +162,17 @@ def run(
         except SourceError as exc:
             report.sources.append(SourceReport(name, "erreur", seconds=time.perf_counter() - t0, error=str(exc)))
             continue
+        except Exception as exc:  # a bug or an unforeseen failure in one source must not stop the others
+            report.sources.append(SourceReport(name, "erreur", seconds=time.perf_counter() - t0,
+                                               error=f"{name}: erreur inattendue ({type(exc).__name__}: {exc})"))
+            continue
         parsed[name] = result
+        note = None
+        if info.drop_accepted:
+            note = "baisse acceptée (--accepter-baisse) : " + " ; ".join(d.describe() for d in info.drops)
         report.sources.append(
-            SourceReport(name, "inchangé" if info.unchanged else "ok", result.rows_read, result.rejected, info.seconds)
+            SourceReport(name, "inchangé" if info.unchanged else "ok", result.rows_read, result.rejected, info.seconds,
+                         note=note)
         )
         manifest_sources[name] = {
             **src.describe(),
@@ -147,6 +184,14 @@ def run(
             "lignes_lues": result.rows_read,
             "lignes_rejetees": dict(result.rejected),
             "notes": result.notes,
+            "mesures": info.measures,
+            # what the drop check compared (the previous version depends on the folder's history)
+            "controle_baisse": {
+                "seuil": src.max_drop,
+                "precedent": info.previous_measures,
+                "baisses": [{"mesure": d.measure, "avant": d.before, "apres": d.after} for d in info.drops],
+                "acceptee": info.drop_accepted,
+            },
         }
 
     manifest_marts: dict[str, Any] = {}
@@ -206,7 +251,9 @@ def run(
 
 def format_report(report: RunReport) -> str:
     """The summary printed at the end of `python -m etl run`."""
-    lines = ["", "Résumé", "======", f"{'source':<28}{'état':<10}{'lues':>12}{'rejetées':>10}{'durée':>9}"]
+    lines = ["", "Résumé", "======"]
+    lines += [f"note : {n}" for n in report.notes]
+    lines += [f"{'source':<28}{'état':<10}{'lues':>12}{'rejetées':>10}{'durée':>9}"]
     for s in report.sources:
         lines.append(f"{s.name:<28}{s.status:<10}{_n(s.rows_read):>12}{_n(sum(s.rejected.values())):>10}{s.seconds:>8.1f}s")
         for reason, n in sorted(s.rejected.items()):
