@@ -6,7 +6,7 @@ the pages live in `dashboard/pages/` and are reached only through `st.navigation
 
 import streamlit as st
 
-from dashboard import layout, navigation, state
+from dashboard import data, layout, navigation, state
 
 st.set_page_config(
     page_title="Observatoire de l'économie collaborative",
@@ -15,14 +15,17 @@ st.set_page_config(
 )
 
 page = st.navigation(navigation.pages())
-territory = state.current()
-st.session_state["page_courante"] = page
-layout.territory_search()
-with st.sidebar:
-    st.caption(
-        "Observatoire de l'économie collaborative : adoption collaborative locale (covoiturage, tiers-lieux) "
-        "et pénétration des plateformes (locations de courte durée, VTC), de la commune à la France."
-    )
-layout.header(territory, page)
-page.run()
-layout.footer()
+try:  # a damaged data file on the server: a French message naming it, not a reader's error with paths
+    territory = state.current()
+    st.session_state["page_courante"] = page
+    layout.territory_search()
+    with st.sidebar:
+        st.caption(
+            "Observatoire de l'économie collaborative : adoption collaborative locale (covoiturage, tiers-lieux) "
+            "et pénétration des plateformes (locations de courte durée, VTC), de la commune à la France."
+        )
+    layout.header(territory, page)
+    page.run()
+    layout.footer()
+except data.DataUnavailable as exc:
+    st.error(str(exc), icon=":material/error:")

@@ -3,11 +3,18 @@
 Large read-only frames are loaded once per server process (`st.cache_resource`); small
 per-territory results are cached per call (`st.cache_data` with a bound). The folder is
 `etl.config.data_dir()` (env `OBSERVATOIRE_DATA`, default `data/`).
+
+A mart that cannot be read (absent, truncated, not a Parquet file, a column missing) raises
+`DataUnavailable`: its message, in French, names the dataset and says that the administrator
+must rebuild the data; the entry script shows it in place of the page. The path on the server
+and the reader's error go to the server's log only. Failures are not cached: the page comes
+back by itself once the data is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,57 @@ import polars as pl
 import streamlit as st
 
 from etl.config import data_dir
-from etl.store import read_manifest
+from etl.store import MANIFEST_NAME, read_manifest
+
+LOG = logging.getLogger(__name__)
+
+#: What pages rely on in every file of the long table (the data contract).
+INDICATEUR_COLUMNS = ("niveau", "code", "indicateur", "periode", "valeur", "nature", "source")
+#: Names of the files that no mart's manifest entry lists.
+LABELS = {"catalogue.parquet": "catalogue des indicateurs", MANIFEST_NAME: "liste des sources et des dates",
+          "indicateurs": "indicateurs"}
+REBUILD = ("L'administrateur du site doit reconstruire les données : voir la section « Rafraîchir les données » "
+           "du README du projet.")
+
+
+class DataUnavailable(RuntimeError):
+    """A dataset the server cannot read; the message (French) names it and says how it gets fixed."""
+
+    def __init__(self, relative: str):
+        self.relative = relative
+        super().__init__(f"Les données « {dataset_label(relative)} » sont absentes ou illisibles sur le serveur : "
+                         f"cette page ne peut pas s'afficher. {REBUILD}")
+
+
+def dataset_label(relative: str) -> str:
+    """« Aires de covoiturage (indicateurs/aires_covoiturage.parquet) »: the mart's title from the manifest."""
+    title = LABELS.get(relative)
+    if title is None:
+        try:
+            marts = read_manifest(data_dir()).get("marts", {})
+            title = next((m.get("titre") for m in marts.values() if relative in m.get("fichiers", {})), None)
+        except Exception:  # the manifest may be damaged too: the file's name still says which data
+            title = None
+    return f"{title} ({relative})" if title and title != relative else relative
+
+
+def _path(relative: str) -> Path:
+    return data_dir() / relative
+
+
+def _read(relative: str, columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Read one mart file, or raise `DataUnavailable` naming it (the error and path go to the log)."""
+    path = _path(relative)
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:
+        LOG.error("mart illisible : %s (%s: %s)", path, type(exc).__name__, exc)
+        raise DataUnavailable(relative) from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        LOG.error("mart incomplet : %s (colonnes absentes : %s)", path, ", ".join(missing))
+        raise DataUnavailable(relative)
+    return df
 
 GEO_FILES = {
     "commune": "communes",
@@ -32,12 +89,12 @@ def _path(relative: str) -> Path:
 
 @st.cache_resource(show_spinner=False)
 def territoires() -> pl.DataFrame:
-    return pl.read_parquet(_path("territoires.parquet"))
+    return _read("territoires.parquet", ("niveau", "code", "nom"))
 
 
 @st.cache_resource(show_spinner=False)
 def codes_postaux() -> pl.DataFrame:
-    return pl.read_parquet(_path("codes_postaux.parquet"))
+    return _read("codes_postaux.parquet")
 
 
 @st.cache_resource(show_spinner=False)
@@ -48,17 +105,26 @@ def indicateurs() -> pl.DataFrame:
         return pl.DataFrame(schema={"niveau": pl.String, "code": pl.String, "indicateur": pl.String,
                                     "periode": pl.String, "valeur": pl.Float64, "nature": pl.String,
                                     "source": pl.String})
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    frames = [_read(f"indicateurs/{f.name}", INDICATEUR_COLUMNS).select(INDICATEUR_COLUMNS) for f in files]
+    try:
+        return pl.concat(frames, how="vertical_relaxed")
+    except Exception as exc:  # types that do not line up between two files
+        LOG.error("indicateurs : fichiers incompatibles (%s: %s)", type(exc).__name__, exc)
+        raise DataUnavailable("indicateurs") from exc
 
 
 @st.cache_resource(show_spinner=False)
 def catalogue() -> pl.DataFrame:
-    return pl.read_parquet(_path("catalogue.parquet"))
+    return _read("catalogue.parquet", ("indicateur", "libelle"))
 
 
 @st.cache_resource(show_spinner=False)
 def manifest() -> dict[str, Any]:
-    return read_manifest(data_dir())
+    try:
+        return read_manifest(data_dir())
+    except Exception as exc:
+        LOG.error("manifeste illisible : %s", exc)
+        raise DataUnavailable(MANIFEST_NAME) from exc
 
 
 def table(relative: str) -> pl.DataFrame:
@@ -68,12 +134,12 @@ def table(relative: str) -> pl.DataFrame:
 
 @st.cache_resource(show_spinner=False)
 def _table(relative: str) -> pl.DataFrame:
-    return pl.read_parquet(_path(relative))
+    return _read(relative)
 
 
 @st.cache_resource(show_spinner=False)
 def _geo(niveau: str) -> pl.DataFrame:
-    return pl.read_parquet(_path(f"geo/{GEO_FILES[niveau]}.parquet"))
+    return _read(f"geo/{GEO_FILES[niveau]}.parquet", ("code", "geometry"))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
