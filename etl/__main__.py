@@ -19,9 +19,13 @@ from etl import config
 
 def cmd_list(args: argparse.Namespace) -> int:
     from etl import registry
-    from etl.store import read_manifest
+    from etl.store import StoreError, read_manifest
 
-    manifest = read_manifest(Path(args.out))["sources"]
+    try:
+        manifest = read_manifest(Path(args.out))["sources"]
+    except StoreError as exc:  # the list of sources does not need it
+        print(f"Attention : {exc}", file=sys.stderr)
+        manifest = {}
     for name, src in registry.sources().items():
         seen = manifest.get(name, {})
         retrieved = seen.get("recupere_le")
@@ -95,6 +99,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from dashboard import fmt
     from etl import export
+    from etl.store import StoreError
 
     start = time.perf_counter()
     out = Path(args.out) if args.out else None
@@ -117,7 +122,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         elif out.suffix.lower().lstrip(".") != plan.extension:
             raise export.ExportError(f"l'extension de --out ({out.name}) ne correspond pas au format {fmt_id} "
                                      f"(.{plan.extension})")
-    except export.ExportError as exc:
+    except (export.ExportError, StoreError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2
     for warning in plan.warnings:
