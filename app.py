@@ -6,7 +6,7 @@ the pages live in `dashboard/pages/` and are reached only through `st.navigation
 
 import streamlit as st
 
-from dashboard import data, layout, navigation, state
+from dashboard import guard, layout, navigation, state
 
 st.set_page_config(
     page_title="Observatoire de l'économie collaborative",
@@ -15,7 +15,7 @@ st.set_page_config(
 )
 
 page = st.navigation(navigation.pages())
-try:  # a damaged data file on the server: a French message naming it, not a reader's error with paths
+with guard.french_errors():  # an unexpected error: a French sentence, details in the server log only
     territory = state.current()
     st.session_state["page_courante"] = page
     layout.territory_search()
@@ -27,5 +27,3 @@ try:  # a damaged data file on the server: a French message naming it, not a rea
     layout.header(territory, page)
     page.run()
     layout.footer()
-except data.DataUnavailable as exc:
-    st.error(str(exc), icon=":material/error:")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from etl.indices import COMPONENTS, compute, quadrant
+from etl.indices import COMPONENTS, compute
 from etl.indices import component_table as component_table  # re-exported for pages
 
 #: Colour-blind-safe 3 x 3 bivariate palette (Joshua Stevens' pink-blue scheme):
@@ -91,11 +91,24 @@ def table(territoires: pl.DataFrame, ranks: pl.DataFrame, scope: Scope,
     comps = r.pivot(on="composante", index=["niveau", "code"], values="valeur")
     out = inside.join(idx, on=["niveau", "code"], how="left").join(comps, on=["niveau", "code"], how="left")
     return out.with_columns(
-        quadrant=pl.struct("indice_collaboratif", "indice_plateformes").map_elements(
-            lambda s: quadrant(s["indice_collaboratif"], s["indice_plateformes"]), return_dtype=pl.String),
+        quadrant=quadrant_expr("indice_collaboratif", "indice_plateformes"),
         classe_c=_tercile("indice_collaboratif"),
         classe_p=_tercile("indice_plateformes"),
     ).sort("nom")
+
+
+def quadrant_expr(collaboratif: str, plateformes: str, threshold: float = 50.0) -> pl.Expr:
+    """`etl.indices.quadrant` as a native polars expression.
+
+    Native on purpose: a Python UDF (`map_elements`) runs on polars' thread pool and, with
+    concurrent sessions calling `to_pandas` or the CSV writer, deadlocked the server (issue #13).
+    """
+    c, p = pl.col(collaboratif), pl.col(plateformes)
+    return (pl.when(c.is_null() | p.is_null()).then(None)
+            .when((c >= threshold) & (p >= threshold)).then(pl.lit("les deux"))
+            .when(c >= threshold).then(pl.lit("collaboratif"))
+            .when(p >= threshold).then(pl.lit("plateformisé"))
+            .otherwise(pl.lit("ni l'un ni l'autre")))
 
 
 def _tercile(col: str) -> pl.Expr:

@@ -82,9 +82,13 @@ def availability(indicateurs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@st.cache_resource(show_spinner=False)
 def cached_availability() -> pl.DataFrame:
-    """`availability` of the dashboard's indicator table, computed once per process."""
+    """`availability` of the dashboard's indicator table, computed once per data version."""
+    return _availability(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _availability(version: str) -> pl.DataFrame:
     return availability(data.indicateurs())
 
 
@@ -191,8 +195,11 @@ def command_line(request: export.Request) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def build(request: export.Request, data_dir: str) -> Built:
-    """Plan, preview and write an extract (raises `export.ExportError` with a French message)."""
+def build(request: export.Request, data_dir: str, version: str = "") -> Built:
+    """Plan, preview and write an extract (raises `export.ExportError` with a French message).
+
+    `version` (`data.version()`) only keys the cache: a refreshed folder is not served stale extracts.
+    """
     p = export.plan(request, Path(data_dir))
     cells = p.output_rows * len(p.columns)
     content = export.to_bytes(p) if cells <= page_max_cells(request.format) else None
@@ -296,6 +303,8 @@ def sources_view(manifest: dict[str, Any]) -> pl.DataFrame:
             "Source": name, "Jeu de données": s.get("titre", name), "Producteur": s.get("producteur", ""),
             "Adresse en ligne": urls[0] if urls else s.get("page", ""),
             "Autres fichiers": len(urls) - 1 if len(urls) > 1 else 0,
+            # which address (the publisher's own file or a public copy) and why
+            "Provenance": s.get("provenance", ""),
             "Page": s.get("page", ""), "Licence": s.get("licence", ""), "Millésime": s.get("millesime", ""),
             "Récupéré le": export.french_date(s.get("recupere_le")),
             "Origine": {"miroir": "copie hors ligne", "live": "en ligne"}.get(s.get("origine", ""), ""),

@@ -27,10 +27,11 @@ import matplotlib
 import polars as pl
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 from fpdf import FPDF  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (not pyplot: its global figure list is not thread-safe)
 from matplotlib.patches import Polygon as MplPolygon  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 from dashboard import compare, data, equilibre, figures, fmt  # noqa: E402
 from dashboard.territory import LEVEL_LABELS, Territory, parents, resolve  # noqa: E402
@@ -120,7 +121,8 @@ def index_text(value: float | None) -> str:
 # -- images ------------------------------------------------------------------------------------------
 def quadrant_png(b: BriefFigures) -> bytes:
     rows = b.scope_rows.filter(pl.col("indice_collaboratif").is_not_null() & pl.col("indice_plateformes").is_not_null())
-    fig, ax = plt.subplots(figsize=(4.2, 3.9), dpi=160)
+    fig = Figure(figsize=(4.2, 3.9), dpi=160)
+    ax = fig.subplots()
     peers = set(b.peers["code"])
     for part, colour, size, z in (
         (rows.filter(~pl.col("code").is_in([b.territory.code, *peers])), "#6A6AF4", 14, 1),
@@ -151,7 +153,8 @@ def map_png(b: BriefFigures) -> bytes:
     feats = data.features(b.scope.niveau, codes)
     colours = {c: equilibre.bivariate_colour(x, y) for c, x, y in
                b.scope_rows.select("code", "classe_c", "classe_p").iter_rows()}
-    fig, ax = plt.subplots(figsize=(4.2, 3.9), dpi=160)
+    fig = Figure(figsize=(4.2, 3.9), dpi=160)
+    ax = fig.subplots()
     patches, faces, edges, widths = [], [], [], []
     for f in sorted(feats, key=lambda f: f["properties"]["code"] == b.territory.code):
         code = f["properties"]["code"]
@@ -171,7 +174,7 @@ def map_png(b: BriefFigures) -> bytes:
     inset = ax.inset_axes([0.0, 0.0, 0.2, 0.2])
     for c in range(3):
         for p in range(3):
-            inset.add_patch(plt.Rectangle((p, c), 1, 1, color=equilibre.BIVARIATE[c][p]))
+            inset.add_patch(Rectangle((p, c), 1, 1, color=equilibre.BIVARIATE[c][p]))
     inset.set_xlim(0, 3)
     inset.set_ylim(0, 3)
     inset.set_xticks([])
@@ -181,11 +184,12 @@ def map_png(b: BriefFigures) -> bytes:
     return _png(fig)
 
 
-def _png(fig) -> bytes:
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes. Figures are made without pyplot, whose global state concurrent
+    sessions would share: each brief owns its figure, released with it."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return buf.getvalue()
 
 

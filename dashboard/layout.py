@@ -24,8 +24,9 @@ def md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-@st.cache_resource(show_spinner=False)
-def _search_index() -> pl.DataFrame:
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _search_index(version: str) -> pl.DataFrame:
+    """The search names, built once per data version (`version` is the cache key)."""
     return with_search_names(data.territoires())
 
 
@@ -50,7 +51,7 @@ def territory_search() -> None:
         query = st.session_state.get("recherche_territoire", "")
         if not query:
             return
-        hits = search(_search_index(), data.codes_postaux(), query)
+        hits = search(_search_index(data.version()), data.codes_postaux(), query)
         if hits.height == 0:
             st.info(f"Aucun territoire ne correspond à « {md(query)} ».")
             return

@@ -143,8 +143,8 @@ def aires_chart(top: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def estimate_sentence(model: pl.DataFrame, measured_2018: float) -> str:
-    """How the estimate is made, with the model's real figures, in French (Markdown-safe)."""
+def estimate_sentence(model: pl.DataFrame, measured_2018: float, missing: str) -> str:
+    """How the estimate is made, with the model's real figures, and what is missing since when (Markdown-safe)."""
     parts = []
     for r in model.iter_rows(named=True):
         parts.append(
@@ -160,5 +160,5 @@ def estimate_sentence(model: pl.DataFrame, measured_2018: float) -> str:
         "L'Île-de-France représente "
         "l'aire urbaine de Paris, où l'essor des VTC a été le plus fort ; ailleurs, chaque commune reçoit la "
         "croissance moyenne du reste du pays (les grandes villes sont donc sous-estimées, les petites surestimées). "
-        "Charger la BPE en ligne (`python -m etl run bpe`) remplace cette estimation par les comptages réels."
+        + missing
     )

@@ -10,6 +10,7 @@ who holds it) and starts by removing the temporary files that interrupted runs l
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -120,9 +121,14 @@ def run(
     unknown = sorted(accept_drop - set(registry.sources()))
     if unknown:
         raise SourceError(f"--accepter-baisse : source(s) inconnue(s) : {', '.join(unknown)} (voir `python -m etl list`)")
-    with lock_folder(out_dir) as lock:
-        report = RunReport(notes=list(lock.notes))
+    # a raw cache shared between data folders (a symlink, as etl.publish makes) is locked and cleaned too
+    raw = out_dir / "raw"
+    shared_raw = raw.resolve() if raw.is_symlink() else None
+    with lock_folder(out_dir) as lock, (lock_folder(shared_raw) if shared_raw else contextlib.nullcontext()) as raw_lock:
+        report = RunReport(notes=list(lock.notes) + (raw_lock.notes if raw_lock else []))
         removed = clean_stale_temps(out_dir)
+        if shared_raw:
+            removed += clean_stale_temps(shared_raw, system_temp=False)
         if removed:
             report.notes.append(f"{len(removed)} fichier(s) temporaire(s) laissé(s) par un lancement interrompu, "
                                 f"supprimé(s) : {', '.join(p.name for p in removed[:5])}{' …' if len(removed) > 5 else ''}")
@@ -172,7 +178,7 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
             note = "baisse acceptée (--accepter-baisse) : " + " ; ".join(d.describe() for d in info.drops)
         report.sources.append(
             SourceReport(name, "inchangé" if info.unchanged else "ok", result.rows_read, result.rejected, info.seconds,
-                         note=note)
+                         note=" ; ".join(n for n in (note, (info.discovery or {}).get("resume")) if n) or None)
         )
         manifest_sources[name] = {
             **src.describe(),
@@ -192,6 +198,7 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
                 "baisses": [{"mesure": d.measure, "avant": d.before, "apres": d.after} for d in info.drops],
                 "acceptee": info.drop_accepted,
             },
+            **({"decouverte": info.discovery} if info.discovery else {}),
         }
 
     manifest_marts: dict[str, Any] = {}

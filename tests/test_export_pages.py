@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from dashboard import extracts, fmt
-from etl import export
+from etl import export, registry
 from etl.config import DEFAULT_DATA_DIR
 from etl.store import read_manifest
 
@@ -159,7 +159,9 @@ def test_dictionnaire_filters_from_a_link(app, data_dir):
     manifest = extracts.sources_view(read_manifest(data_dir))
     assert len(sources) == manifest.height == len(read_manifest(data_dir)["sources"])
     contours = sources[sources["Source"] == "contours"].iloc[0]
-    assert contours["Adresse en ligne"].startswith("https://etalab-datasets.geo.data.gouv.fr/")
+    declared = registry.sources()["contours"]
+    assert contours["Adresse en ligne"] == declared.resources_[0].url  # the publisher's, as the source declares it
+    assert contours["Provenance"] == declared.provenance  # which address and why
     assert contours["Autres fichiers"] == 3 and contours["Récupéré le"].endswith("2026")
 
 

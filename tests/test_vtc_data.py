@@ -277,21 +277,27 @@ def write_sirene(path: Path, rows: list[str]) -> Path:
 
 def test_sirene_parser_and_partial_coverage(tmp_path, data_dir, history):
     assert len(SIRENE_HEADER.split(",")) == 57
-    f75 = write_sirene(tmp_path / "geo_siret_75.csv.gz", [
-        sirene_row("81234567800011", "75108", "A", "49.32Z", "2024-03-01T02:13:45", "TAXI, VTC & CO"),
-        sirene_row("81234567800029", "75111", "A", "49.32Z", "2024-02-11T10:00:00"),
-        sirene_row("81234567800037", "75111", "A", "49.32Z", "2023-12-30T10:00:00"),
-        sirene_row("81234567800045", "75111", "F", "49.32Z", "2022-01-05T10:00:00"),  # closed
-        sirene_row("81234567800052", "75108", "A", "56.10A", "2024-01-05T10:00:00"),  # a restaurant
-    ])
-    f33 = write_sirene(tmp_path / "geo_siret_33.csv.gz", [
+    # Paris comes as one file per arrondissement (geo_siret_75101 ... 75120)
+    paris = {
+        "75108": [sirene_row("81234567800011", "75108", "A", "49.32Z", "2024-03-01T02:13:45", "TAXI, VTC & CO"),
+                  sirene_row("81234567800052", "75108", "A", "56.10A", "2024-01-05T10:00:00")],  # a restaurant
+        "75111": [sirene_row("81234567800029", "75111", "A", "49.32Z", "2024-02-11T10:00:00"),
+                  sirene_row("81234567800037", "75111", "A", "49.32Z", "2023-12-30T10:00:00"),
+                  sirene_row("81234567800045", "75111", "F", "49.32Z", "2022-01-05T10:00:00")],  # closed
+    }
+    files = {}
+    for i in range(1, 21):
+        code = f"751{i:02d}"
+        rows = paris.get(code, [sirene_row(f"8{i:02d}34567800011", code, "A", "56.10A", "2023-05-05T10:00:00")])
+        files[f"dep_{code}"] = write_sirene(tmp_path / f"geo_siret_{code}.csv.gz", rows)
+    files["dep_33"] = write_sirene(tmp_path / "geo_siret_33.csv.gz", [
         sirene_row("82234567800019", "33063", "A", "49.32Z", "2024-03-02T08:00:00"),
     ])
-    with gzip.open(f75, "rt", encoding="utf-8") as fh:  # the hand-written file is a valid 57-column CSV
-        assert pl.read_csv(io.StringIO(fh.read()), infer_schema=False).shape == (5, 57)
+    with gzip.open(files["dep_75111"], "rt", encoding="utf-8") as fh:  # the hand-written file is a valid 57-column CSV
+        assert pl.read_csv(io.StringIO(fh.read()), infer_schema=False).shape == (3, 57)
     src = registry.sources()["sirene_vtc"]
-    parsed = src.parse({"dep_75": f75, "dep_33": f33}, FetchContext(mirror=None, raw_dir=tmp_path))
-    assert parsed.rows_read == 6
+    parsed = src.parse(files, FetchContext(mirror=None, raw_dir=tmp_path))
+    assert parsed.rows_read == 2 + 3 + 18 + 1
     assert dict(parsed.frame.iter_rows()) == {"33063": 1, "75108": 1, "75111": 2}
     assert parsed.tables["couverture"].rows() == [("33", "2024-03"), ("75", "2024-03")]
     assert "enseigne1Etablissement" not in parsed.frame.columns
@@ -332,7 +338,7 @@ def test_sirene_departements_option():
     ctx = FetchContext(mirror=None, raw_dir=Path("/x"), options={"sirene_departements": "33, 2a,971"})
     assert [r.url.rsplit("/", 1)[1] for r in src.resources(ctx)] == [
         "geo_siret_33.csv.gz", "geo_siret_2A.csv.gz", "geo_siret_971.csv.gz"]
-    assert len(src.resources(FetchContext(mirror=None, raw_dir=Path("/x")))) == 101
+    assert len(src.resources(FetchContext(mirror=None, raw_dir=Path("/x")))) == 100 + 20  # Paris: 20 files
     with pytest.raises(SourceError, match="inconnu"):
         src.resources(FetchContext(mirror=None, raw_dir=Path("/x"), options={"sirene_departements": "20"}))
 

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, fmt, layout, maps, state
+from dashboard import compare, data, fmt, freshness, layout, maps, state
 from dashboard import covoiturage as cov
 from dashboard.territory import parents
 
@@ -26,8 +26,9 @@ try:
     aires = data.table("covoiturage/aires.parquet")
     campagnes = data.table("covoiturage/campagnes.parquet")
 except FileNotFoundError:
-    st.warning("Les données de covoiturage ne sont pas encore construites (python -m etl run rpc bnlc "
-               "incitations_covoiturage mobilites_durables).")
+    st.warning(freshness.missing_sentence("Les données de covoiturage manquent dans ce dossier de données",
+                                          data.manifest(), ["rpc", "bnlc", "incitations_covoiturage",
+                                                            "mobilites_durables"]))
     st.stop()
 
 # -- period (kept in the URL: ?periode=2024, 2024-T1 or 2024-03) -------------------------------

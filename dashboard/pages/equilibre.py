@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, equilibre, fiche, fmt, layout, maps, state
+from dashboard import compare, data, equilibre, fiche, fmt, guard, layout, maps, state
 from dashboard.territory import LEVEL_LABELS
 from etl.indices import COMPONENTS
 
@@ -60,7 +60,7 @@ with st.expander("Composantes des indices (décocher pour tester la sensibilité
                             key=f"eq_{c.indicateur}", on_change=_set_excluded)
 
 idx_all = equilibre.indices(ranks.filter(pl.col("niveau") == (scope.niveau)), excluded)
-scope_rows = equilibre.table(territoires, ranks, scope, excluded)
+scope_rows = guard.run_or_stop(equilibre.table, territoires, ranks, scope, excluded, what="le classement")
 mine = idx_all.filter(pl.col("code") == t.code)
 peers = compare.comparables(territoires, t) if t.niveau != "france" else territoires.head(0)
 peer_codes = set(peers["code"])
@@ -188,7 +188,7 @@ if t.niveau != "france":
     st.subheader("Fiche territoire")
     st.download_button(
         "Télécharger la fiche territoire (PDF, 2 pages A4)",
-        data=lambda: fiche.brief_pdf(t.niveau, t.code),
+        data=lambda: guard.call(fiche.brief_pdf, t.niveau, t.code, what="la fiche PDF"),
         file_name=fiche.file_name(t), mime="application/pdf", icon=":material/picture_as_pdf:",
         on_click="ignore",
     )
@@ -206,5 +206,6 @@ with st.expander("Méthode"):
         "- **Nature** : l'indice prend la nature la plus faible de ses composantes (simulé, puis estimé, puis réel).\n"
         "- **Limites** : le registre de preuve de covoiturage ne compte que les trajets des opérateurs partenaires "
         "(environ 15 % du covoiturage du quotidien) ; Inside Airbnb ne couvre que quelques villes ; les tiers-lieux "
-        "datent de 2019 ; le nombre d'équipements taxi-VTC est une estimation tant que la BPE en ligne n'est pas chargée."
+        "datent de 2019 ; le nombre d'équipements taxi-VTC est une estimation tant que la BPE actuelle n'a pas été "
+        "récupérée (voir la section « Rafraîchir les données » du fichier README du projet)."
     )

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, layout, maps, state
+from dashboard import data, fmt, freshness, layout, maps, state
 from dashboard import locations as loc
 from dashboard.territory import LEVEL_LABELS
 
@@ -281,7 +281,8 @@ def snapshot_selector(periods: list[str]) -> str:
 
 
 if detail is None:
-    st.error("Les données Inside Airbnb ne sont pas construites : lancer `python -m etl run insideairbnb`.")
+    st.error(freshness.missing_sentence("Les annonces Inside Airbnb manquent dans ce dossier de données",
+                                        data.manifest(), ["insideairbnb"]))
 else:
     st.caption(f"{t.nom} ({LEVEL_LABELS[t.niveau]}) · annonces Airbnb relevées par Inside Airbnb · "
                f"Source : {loc.ATTRIBUTION}")

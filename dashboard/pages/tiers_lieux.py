@@ -52,12 +52,12 @@ around = tl.places_around(lieux, tl.view_box(outline, margin + tl.COVERAGE_KM) i
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def coverage(ids: tuple[str, ...]) -> dict | None:
+def coverage(ids: tuple[str, ...], version: str) -> dict | None:  # version: the places' data version (cache key)
     return tl.coverage_area(lieux.filter(pl.col("identifiant").is_in(list(ids))))
 
 
 deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires,
-                    coverage=coverage(tuple(sorted(around["identifiant"]))), box=box)
+                    coverage=coverage(tuple(sorted(around["identifiant"])), data.version()), box=box)
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_tiers_lieux")
 layout.map_legend(tl.legend_items(), round_marks=True)
 st.caption(

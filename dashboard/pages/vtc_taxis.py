@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, figures, fmt, layout, maps, state
+from dashboard import compare, data, figures, fmt, freshness, layout, maps, state
 from dashboard import vtc as v
 from dashboard.territory import LEVEL_LABELS, neighbourhood
 
@@ -30,7 +30,8 @@ for col, kf in zip(cols, kfs, strict=True):
         st.caption(layout.md(kf.caption()))
 st.caption(layout.source_note(v.KEY_INDICATORS))
 if estimated:
-    st.warning(v.estimate_sentence(model, context["total_2018"]), icon=":material/calculate:")
+    missing = freshness.missing_sentence("Les comptages réels de la BPE actuelle manquent", data.manifest(), ["bpe"])
+    st.warning(v.estimate_sentence(model, context["total_2018"], missing), icon=":material/calculate:")
 
 # -- map ---------------------------------------------------------------------------------------------
 st.subheader("Carte")

@@ -39,6 +39,10 @@ class SourceError(RuntimeError):
     """A source that could not be read; the message names the source and the problem."""
 
 
+class OptionError(SourceError):
+    """A run option the source cannot take (an unknown département, a month not published...)."""
+
+
 class AbsentFromMirror(SourceError):
     """A live-only source (`mirror_optional`) that the offline mirror has no copy of."""
 
@@ -55,6 +59,9 @@ class Resource:
     url: str
     mirror: str
     filename: str | None = None
+    #: Other addresses of the same file (another host of the publisher), tried in order when
+    #: `url` cannot be downloaded; the manifest records the one that answered.
+    fallbacks: tuple[str, ...] = ()
 
     @property
     def local_name(self) -> str:
@@ -93,6 +100,9 @@ class FetchContext:
     previous: dict[str, Any] = field(default_factory=dict)
     #: Sources whose drop the user accepts (`--accepter-baisse`).
     accept_drop: frozenset[str] = frozenset()
+    #: What sources that discover their files online found, by source name (method, address,
+    #: files): recorded in the manifest so that `python -m etl list` shows it.
+    discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
@@ -109,6 +119,7 @@ class FetchInfo:
     retrieved_at: str
     seconds: float
     unchanged: bool
+    discovery: dict[str, Any] | None = None
     #: What the drop check compared: this fetch's counts, the previous version's, the drops found.
     measures: dict[str, float] = field(default_factory=dict)
     previous_measures: dict[str, float] | None = None
@@ -170,6 +181,15 @@ class Source:
     rows_by: ClassVar[tuple[str, tuple[str, ...], str] | None] = None
     #: A run option that chooses what is fetched: counts are compared only under the same choice.
     scope_option: ClassVar[str | None] = None
+    #: Which address is used and why (publisher's own file or a public copy): shown in the dictionary.
+    provenance: ClassVar[str] = ""
+    #: The format of its files (`etl.formats`), one for all or one per resource key: the parser
+    #: requires these columns or fields, and `python -m etl check-live` checks them online.
+    formats: ClassVar[Any] = None
+
+    def format_of(self, key: str, options: dict[str, Any]) -> Any:
+        """The format the file `key` must have (shared by the parser and `check-live`); None: not checked."""
+        return self.formats.get(key) if isinstance(self.formats, dict) else self.formats
 
     def selected(self, options: dict[str, Any]) -> bool:
         """Whether a run fetches this optional source (run options can choose between alternatives)."""
@@ -210,6 +230,7 @@ class Source:
             "attribution": self.attribution,
             "millesime": self.vintage,
             "nature": self.nature,
+            **({"provenance": self.provenance} if self.provenance else {}),
         }
 
 
@@ -235,11 +256,7 @@ def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
     else:
         try:
             for r in resources:
-                dest = Path(ctx.raw_dir) / source.name / r.local_name
-                staged[r.key] = download.stage(
-                    r.url, dest, label=f"{source.name}/{r.key}", session=ctx.session,
-                    progress=ctx.progress, **ctx.download_kwargs,
-                )
+                staged[r.key] = _stage(source, r, ctx)
         except download.DownloadError as exc:
             for s in staged.values():
                 s.discard()
@@ -280,7 +297,7 @@ def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
         origin=ctx.origin,
         files={
             r.key: {
-                "url": r.url,
+                "url": staged[r.key].url if r.key in staged else r.url,
                 "fichier": r.mirror if ctx.mirror is not None else str(Path(source.name) / r.local_name),
                 "sha256": sha256_file(files[r.key]) if ctx.mirror is not None else sha256_file(staged[r.key].dest),
                 **(
@@ -298,8 +315,22 @@ def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
         previous_measures=before,
         drops=drops,
         drop_accepted=accepted,
+        discovery=ctx.discovery.get(source.name),
     )
     return parsed, info
+
+
+def _stage(source: Source, r: Resource, ctx: FetchContext) -> download.Staged:
+    """Download `r` from its address, or from its fallbacks in order when it cannot be downloaded."""
+    dest = Path(ctx.raw_dir) / source.name / r.local_name
+    problems = []
+    for url in (r.url, *r.fallbacks):
+        try:
+            return download.stage(url, dest, label=f"{source.name}/{r.key}", session=ctx.session,
+                                  progress=ctx.progress, **ctx.download_kwargs)
+        except download.DownloadError as exc:
+            problems.append(str(exc))
+    raise download.DownloadError(" ; puis ".join(problems))
 
 
 def previous_measures(entry: dict[str, Any] | None) -> dict[str, float] | None:

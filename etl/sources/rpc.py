@@ -29,11 +29,13 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from etl import download
-from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
+from etl.formats import CsvFormat
+from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError
 from etl.store import temp_file
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
@@ -52,6 +54,8 @@ COLUMNS = (
     "has_incentive",
 )
 SEPARATOR = ";"
+#: The parser needs exactly these 27 columns, in order (fields are read by position).
+FORMAT = CsvFormat(COLUMNS, separator=SEPARATOR, exact=True)
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 FOREIGN_RE = r"^(99\d{3}|XXXXX)$"
 TITLE_RE = re.compile(r"^(\d{4})-(\d{2})\.csv(\.gz|\.zip)?$")
@@ -110,7 +114,7 @@ def parse_months(text: str | None) -> list[str] | None:
             _check_month(start)
             _check_month(end)
             if end < start:
-                raise SourceError(f"rpc: intervalle de mois inversé : {part}")
+                raise OptionError(f"rpc: intervalle de mois inversé : {part}")
             y, m = int(start[:4]), int(start[5:])
             while f"{y:04d}-{m:02d}" <= end:
                 months.add(f"{y:04d}-{m:02d}")
@@ -123,7 +127,7 @@ def parse_months(text: str | None) -> list[str] | None:
 
 def _check_month(text: str) -> None:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise SourceError(f"rpc: mois mal formé « {text} » (attendu AAAA-MM, par exemple 2024-01..2024-12)")
+        raise OptionError(f"rpc: mois mal formé « {text} » (attendu AAAA-MM, par exemple 2024-01..2024-12)")
 
 
 # -- discovery (live) ---------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def choose_months(available: dict[str, str], wanted: list[str] | None, last: int
         return dict(list(available.items())[-last:])
     missing = [m for m in wanted if m not in available]
     if missing:
-        raise SourceError(f"rpc: mois non publiés sur data.gouv.fr : {', '.join(missing)}")
+        raise OptionError(f"rpc: mois non publiés sur data.gouv.fr : {', '.join(missing)}")
     return {m: available[m] for m in wanted}
 
 
@@ -283,8 +287,8 @@ def parse_file(path: Path, typed_path: Path) -> FileParse:
     """Parse one monthly file into a typed Parquet file (one streaming pass); count rejected rows per reason."""
     path = Path(path)
     header = read_header(path)
-    if tuple(header) != COLUMNS:
-        missing = [c for c in COLUMNS if c not in header]
+    if tuple(header) != FORMAT.required:
+        missing = [c for c in FORMAT.required if c not in header]
         detail = f"colonne(s) manquante(s) : {', '.join(missing)}" if missing else "colonnes dans un autre ordre"
         raise SourceError(f"rpc: en-tête inattendu dans {path.name} ({len(header)} colonnes ; {detail})")
     typed_path.parent.mkdir(parents=True, exist_ok=True)
@@ -345,7 +349,13 @@ class Rpc(Source):
     vintage = "12 derniers mois publiés"
     min_rows = 1
     rows_by = ("main", ("mois",), "lignes")  # the drop check compares each month present in both versions
+    provenance = ("Fichiers mensuels de l'éditeur, trouvés par l'API de data.gouv.fr ; la copie hors ligne n'en a "
+                  "aucun : les mois y sont simulés (données simulées).")
     resources_ = (Resource("catalogue", API_URL, FORMAT_SAMPLE, filename="catalogue.json"),)
+
+    def format_of(self, key: str, options: dict[str, Any]) -> CsvFormat | None:
+        """Monthly files (keyed `YYYY-MM`) have the 27 columns; the API's catalogue is checked by discovery."""
+        return FORMAT if re.fullmatch(r"\d{4}-\d{2}", key) else None
 
     def resources(self, ctx: FetchContext) -> list[Resource]:
         """Live: the monthly files asked for. Mirror: the simulator's inputs (recorded in the manifest)."""
