@@ -63,6 +63,11 @@ class DataUnavailable(Explained):
                          f"le serveur : cette page ne peut pas s'afficher. {REBUILD}")
 
 
+class DataMissing(DataUnavailable, FileNotFoundError):
+    """An absent mart: pages that expect a domain may be unbuilt catch it as `FileNotFoundError` and say
+    since when it is missing (`dashboard.freshness`); elsewhere it is a `DataUnavailable`."""
+
+
 def dataset_label(relative: str, data_folder: Path | None = None) -> str:
     """« Aires de covoiturage (indicateurs/aires_covoiturage.parquet) »: the mart's title from the manifest."""
     title = LABELS.get(relative)
@@ -78,6 +83,9 @@ def dataset_label(relative: str, data_folder: Path | None = None) -> str:
 def _read(data_folder: Path, relative: str, columns: tuple[str, ...] = ()) -> pl.DataFrame:
     """Read one mart file, or raise `DataUnavailable` naming it (the error and path go to the log)."""
     path = data_folder / relative
+    if not path.is_file():
+        LOG.error("mart absent : %s", path)
+        raise DataMissing(relative, data_folder)
     try:
         df = pl.read_parquet(path)
     except Exception as exc:

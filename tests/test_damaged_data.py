@@ -106,3 +106,10 @@ def test_server_configuration():
     assert config["client"]["showErrorDetails"] == "none"
     assert config["server"]["fileWatcherType"] == "none"
     assert config["server"]["address"] == "127.0.0.1"
+
+
+def test_absent_reference_is_named_too(app, damage):
+    data_dir = damage("catalogue.parquet")  # any file, only to point the dashboard at the copy
+    (data_dir / "territoires.parquet").unlink()
+    at = app("dashboard/pages/mon_territoire.py", niveau="commune", code="33063")
+    assert check(at, data_dir, f"{mart_title(data_dir, 'territoires.parquet')} (territoires.parquet)")
