@@ -113,3 +113,12 @@ def test_absent_reference_is_named_too(app, damage):
     (data_dir / "territoires.parquet").unlink()
     at = app("dashboard/pages/mon_territoire.py", niveau="commune", code="33063")
     assert check(at, data_dir, f"{mart_title(data_dir, 'territoires.parquet')} (territoires.parquet)")
+
+
+def test_empty_data_folder_names_what_is_missing(app, tmp_path, monkeypatch):
+    """A data folder without marts (nor manifest): the file's name stands for the dataset."""
+    monkeypatch.setenv("OBSERVATOIRE_DATA", str(tmp_path))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = app(None)
+    assert check(at, tmp_path, "« territoires.parquet »")
