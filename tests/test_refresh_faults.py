@@ -344,3 +344,28 @@ def test_unreadable_manifest_is_an_error_not_an_empty_one(fresh_dir, capsys, mir
     assert code == 2
     assert "manifeste illisible" in err and "Traceback" not in err
     assert snapshot(fresh_dir) == before
+
+
+def test_shared_raw_cache_is_locked_and_cleaned(tmp_path):
+    """A data folder whose raw/ is a link to a cache shared between folders (etl.publish): a killed run's
+    temporary file in the cache is removed, and the cache is locked while the run lasts."""
+    from etl.runner import run
+
+    shared = tmp_path / "raw"
+    (shared / "bnlc").mkdir(parents=True)
+    leftover = shared / "bnlc" / f".bnlc.csv.etl-{_dead_pid()}-abcd1234.part"
+    leftover.write_bytes(b"id_lieu,nom_lieu\n")
+    out = tmp_path / "data-1"
+    out.mkdir()
+    (out / "raw").symlink_to(Path("..") / "raw")
+    holder = store.acquire_lock(shared)  # another run into another folder, on the same cache
+    try:
+        with pytest.raises(store.FolderLocked, match=str(shared)):
+            run(["incitations_covoiturage"], out_dir=out, mirror=tmp_path / "empty", progress=False)
+    finally:
+        store.release_lock(holder)
+    assert leftover.exists()  # nothing touched while locked out
+    report = run(["incitations_covoiturage"], out_dir=out, mirror=tmp_path / "empty", progress=False)
+    assert not leftover.exists()
+    assert any(leftover.name in n for n in report.notes), report.notes
+    assert any("incitations_covoiturage" in e and "absent du miroir" in e for e in report.errors())
