@@ -6,23 +6,24 @@ the pages live in `dashboard/pages/` and are reached only through `st.navigation
 
 import streamlit as st
 
-from dashboard import layout, navigation, state
+from dashboard import guard, layout, navigation, state
 
 st.set_page_config(
     page_title="Observatoire de l'économie collaborative",
-    page_icon=":material/handshake:",
+    page_icon=layout.PAGE_ICON,  # served by the app (a ":material/..." icon is fetched from a font host)
     layout="wide",
 )
 
 page = st.navigation(navigation.pages())
-territory = state.current()
-st.session_state["page_courante"] = page
-layout.territory_search()
-with st.sidebar:
-    st.caption(
-        "Observatoire de l'économie collaborative : adoption collaborative locale (covoiturage, tiers-lieux) "
-        "et pénétration des plateformes (locations de courte durée, VTC), de la commune à la France."
-    )
-layout.header(territory, page)
-page.run()
-layout.footer()
+with guard.french_errors():  # an unexpected error: a French sentence, details in the server log only
+    territory = state.current()
+    st.session_state["page_courante"] = page
+    layout.territory_search()
+    with st.sidebar:
+        st.caption(
+            "Observatoire de l'économie collaborative : adoption collaborative locale (covoiturage, tiers-lieux) "
+            "et pénétration des plateformes (locations de courte durée, VTC), de la commune à la France."
+        )
+    layout.header(territory, page)
+    page.run()
+    layout.footer()

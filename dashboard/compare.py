@@ -9,52 +9,55 @@ from __future__ import annotations
 import polars as pl
 
 from dashboard.territory import Territory
-
-NATURE_RANK = {"reel": 0, "estime": 1, "simule": 2}
+from etl import periods
 
 
 def latest(indicateurs: pl.DataFrame, keys: list[tuple[str, str]], indicator_ids: list[str] | None = None) -> pl.DataFrame:
-    """The latest value of each indicator for some territories, preferring measured data.
+    """The latest value of each indicator for some territories of an `indicateurs` frame.
 
-    Where two sources give the same indicator and period (a real yearly total and a simulated
-    one, say), the real one wins; the latest period wins among what is left.
+    The rule of `etl.periods.latest_key`, on typed periods (never on text): the latest year; in a
+    year the measured value before the estimate before the simulation; then the latest end; then
+    the longer period. The ETL applies it once to every figure (`valeurs/courantes.parquet`):
+    pages read that through `dashboard.valeurs`; this function serves frames built on the fly.
     """
     key_df = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys]},
                           schema={"niveau": pl.String, "code": pl.String})
     df = indicateurs.join(key_df, on=["niveau", "code"], how="semi")
     if indicator_ids is not None:
         df = df.filter(pl.col("indicateur").is_in(indicator_ids))
-    return (
-        df.with_columns(_r=pl.col("nature").replace_strict(NATURE_RANK, default=3, return_dtype=pl.Int8))
-        .sort(["niveau", "code", "indicateur", "periode", "_r"], descending=[False, False, False, True, False])
-        .unique(["niveau", "code", "indicateur"], keep="first", maintain_order=True)
-        .drop("_r")
-    )
+    return periods.latest_rows(df, ["niveau", "code", "indicateur"])
 
 
-def comparison_table(
-    indicateurs: pl.DataFrame, catalogue: pl.DataFrame, t: Territory, parents: list[Territory]
-) -> pl.DataFrame:
-    """One row per indicator known for `t`: its value and its parents' (same period)."""
-    mine = latest(indicateurs, [t.key])
+def comparison_table(current: pl.DataFrame, catalogue: pl.DataFrame, t: Territory,
+                     parents: list[Territory]) -> pl.DataFrame:
+    """One row per indicator the territory has a figure of (or a stated refusal), with its parents' figures.
+
+    `current`: the current values (`dashboard.valeurs`). Each cell is that territory's own figure
+    (`<niveau>:<code>`), with its period and nature beside it (`periode:<niveau>:<code>`,
+    `nature:<niveau>:<code>`) so that a page can say when a parent's differs from the territory's.
+    """
+    chain = [t, *parents]
+    keys = pl.DataFrame({"niveau": [p.niveau for p in chain], "code": [p.code for p in chain]})
+    rows = current.join(keys, on=["niveau", "code"], how="semi")
+    mine = rows.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
     if mine.height == 0:
         return pl.DataFrame()
-    chain = [t, *parents]
-    rows = indicateurs.join(
-        pl.DataFrame({"niveau": [p.niveau for p in chain], "code": [p.code for p in chain]}), on=["niveau", "code"],
-        how="semi",
-    ).join(mine.select("indicateur", "periode", pl.col("source").alias("_src")), on=["indicateur", "periode"])
-    rows = rows.filter(pl.col("source") == pl.col("_src"))
     wide = rows.with_columns(col=pl.concat_str("niveau", pl.lit(":"), "code")).pivot(
-        on="col", index=["indicateur", "periode"], values="valeur", aggregate_function="first"
-    )
+        on="col", index="indicateur", values=["valeur", "periode", "nature"], aggregate_function="first")
+    rename = {}
     for p in chain:
         name = f"{p.niveau}:{p.code}"
-        if name not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(name))
+        for what in ("valeur", "periode", "nature"):
+            col = f"{what}_{name}"
+            target = name if what == "valeur" else f"{what}:{name}"
+            if col in wide.columns:
+                rename[col] = target
+            else:
+                wide = wide.with_columns(pl.lit(None, pl.Float64 if what == "valeur" else pl.String).alias(target))
+    wide = wide.rename(rename)
     out = (
-        mine.select("indicateur", "periode", "nature", "source")
-        .join(wide, on=["indicateur", "periode"], how="left")
+        mine.select("indicateur", "periode", "nature", "source", "raison")
+        .join(wide, on="indicateur", how="left")
         .join(catalogue.select("indicateur", "libelle", "unite", "decimales", "famille", "domaine"), on="indicateur",
               how="left")
     )

@@ -17,6 +17,7 @@ import pydeck as pdk
 from dashboard import fmt, maps
 from dashboard.territory import Territory
 from etl import covoiturage as cv
+from etl import periods as etl_periods
 
 BLUE = "#000091"
 RED = "#E1000F"
@@ -62,7 +63,7 @@ class Period:
 
 def periods(available: list[str]) -> dict[str, list[Period]]:
     """Every period the months allow: kind -> periods (quarters and years only when complete)."""
-    months = sorted(set(available))
+    months = etl_periods.sort(set(available))  # typed, never string order
     out: dict[str, list[Period]] = {"mois": [Period(m, "mois", (m,)) for m in months], "trimestre": [], "annee": []}
     for year in sorted({m[:4] for m in months}):
         for q in range(1, 5):
@@ -146,7 +147,8 @@ def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, c
 
 
 def monthly_series(mensuel: pl.DataFrame, t: Territory) -> pl.DataFrame:
-    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).sort("mois")
+    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).sort(
+        etl_periods.sort_expr("mois"))
     return rows.with_columns(cv.rates())
 
 
@@ -301,7 +303,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
               outlines: list[dict] | None = None) -> pdk.Deck:
     """Arcs of the flows (width ∝ passengers), carpool places as points, territories outlined; tooltips escaped.
 
-    The outlines give the map its bearings when the basemap tiles cannot be loaded (offline).
+    The outlines give the map its bearings: there is no basemap by default (`maps.basemap`).
     """
     arcs = pairs.filter((pl.col("code_1") != pl.col("code_2")) & pl.col("longitude_1").is_not_null()
                         & pl.col("longitude_2").is_not_null()) if pairs.height else pairs
@@ -334,7 +336,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
     ]
     tooltip = {"html": "<b>{titre}</b><br/>{detail}",
                "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"}}
-    return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, map_provider="carto", map_style="light")
+    return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, **maps.basemap())
 
 
 # -- charts -----------------------------------------------------------------------------------

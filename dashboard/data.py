@@ -1,21 +1,40 @@
 """Cached loaders of the marts: the only way pages read data.
 
-Large read-only frames are loaded once per server process (`st.cache_resource`); small
+Large read-only frames are loaded once per data version (`st.cache_resource`); small
 per-territory results are cached per call (`st.cache_data` with a bound). The folder is
 `etl.config.data_dir()` (env `OBSERVATOIRE_DATA`, default `data/`).
+
+Every loader keys on `version()`, the folder resolved through symbolic links plus the stamp of its
+manifest: a deployment that swaps a `current -> data-<date>` link, or an ETL run that rewrites the
+manifest, is served by the next run of each session, without a restart (docs/deployer.md). Frames
+are shared by all sessions: read-only, never modified in place.
+
+A mart that cannot be read (absent, truncated, not a Parquet file, a column missing) raises
+`DataUnavailable`: its message, in French, names the dataset and says that the administrator
+must rebuild the data; `dashboard.guard.french_errors` shows it in place of the page. The path
+on the server and the reader's error go to the server's log only. Failures are not cached: the
+page comes back by itself once the data is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
+from dashboard.guard import Explained
 from etl.config import data_dir
-from etl.store import read_manifest
+from etl.store import MANIFEST_NAME, read_manifest
+
+LOG = logging.getLogger(__name__)
+
+#: Versions kept in the caches: the one served and the previous one (runs that started on it).
+VERSIONS_KEPT = 2
 
 GEO_FILES = {
     "commune": "communes",
@@ -26,57 +45,154 @@ GEO_FILES = {
 }
 
 
-def _path(relative: str) -> Path:
-    return data_dir() / relative
+#: What pages rely on in every file of the long table (the data contract).
+INDICATEUR_COLUMNS = ("niveau", "code", "indicateur", "periode", "valeur", "nature", "source")
+#: Names of the files that no mart's manifest entry lists.
+LABELS = {"catalogue.parquet": "catalogue des indicateurs", MANIFEST_NAME: "liste des sources et des dates",
+          "indicateurs": "indicateurs"}
+REBUILD = ("L'administrateur du site doit reconstruire les données : voir la section « Rafraîchir les données » "
+           "du README du projet.")
 
 
-@st.cache_resource(show_spinner=False)
+class DataUnavailable(Explained):
+    """A dataset the server cannot read; the message (French) names it and says how it gets fixed."""
+
+    def __init__(self, relative: str, data_folder: Path | None = None):
+        self.relative = relative
+        super().__init__(f"Les données « {dataset_label(relative, data_folder)} » sont absentes ou illisibles sur "
+                         f"le serveur : cette page ne peut pas s'afficher. {REBUILD}")
+
+
+class DataMissing(DataUnavailable, FileNotFoundError):
+    """An absent mart: pages that expect a domain may be unbuilt catch it as `FileNotFoundError` and say
+    since when it is missing (`dashboard.freshness`); elsewhere it is a `DataUnavailable`."""
+
+
+def dataset_label(relative: str, data_folder: Path | None = None) -> str:
+    """« Aires de covoiturage (indicateurs/aires_covoiturage.parquet) »: the mart's title from the manifest."""
+    title = LABELS.get(relative)
+    if title is None:
+        try:
+            marts = read_manifest(data_folder or data_dir()).get("marts", {})
+            title = next((m.get("titre") for m in marts.values() if relative in m.get("fichiers", {})), None)
+        except Exception:  # the manifest may be damaged too: the file's name still says which data
+            title = None
+    return f"{title} ({relative})" if title and title != relative else relative
+
+
+def _read(data_folder: Path, relative: str, columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Read one mart file, or raise `DataUnavailable` naming it (the error and path go to the log)."""
+    path = data_folder / relative
+    if not path.is_file():
+        LOG.error("mart absent : %s", path)
+        raise DataMissing(relative, data_folder)
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:
+        LOG.error("mart illisible : %s (%s: %s)", path, type(exc).__name__, exc)
+        raise DataUnavailable(relative, data_folder) from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        LOG.error("mart incomplet : %s (colonnes absentes : %s)", path, ", ".join(missing))
+        raise DataUnavailable(relative, data_folder)
+    return df
+
+
+def version() -> str:
+    """The data version served now: the resolved folder and its manifest's inode and mtime.
+
+    Cheap on purpose (one `realpath`, one `stat`): it is checked at every loader call.
+    """
+    folder = os.path.realpath(data_dir())
+    try:
+        st_ = os.stat(os.path.join(folder, MANIFEST_NAME))
+        stamp = f"{st_.st_ino}-{st_.st_mtime_ns}"
+    except OSError:
+        stamp = "sans-manifeste"
+    return f"{folder}#{stamp}"
+
+
+def folder(v: str | None = None) -> Path:
+    """The resolved data folder of a version (default: the one served now)."""
+    return Path((v or version()).rsplit("#", 1)[0])
+
+
 def territoires() -> pl.DataFrame:
-    return pl.read_parquet(_path("territoires.parquet"))
+    return _territoires(version())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _territoires(v: str) -> pl.DataFrame:
+    return _read(folder(v), "territoires.parquet", ("niveau", "code", "nom"))
+
+
 def codes_postaux() -> pl.DataFrame:
-    return pl.read_parquet(_path("codes_postaux.parquet"))
+    return _codes_postaux(version())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _codes_postaux(v: str) -> pl.DataFrame:
+    return _read(folder(v), "codes_postaux.parquet")
+
+
 def indicateurs() -> pl.DataFrame:
     """Every domain's rows of the long `indicateurs` table, as one frame."""
-    files = sorted(_path("indicateurs").glob("*.parquet"))
+    return _indicateurs(version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _indicateurs(v: str) -> pl.DataFrame:
+    files = sorted((folder(v) / "indicateurs").glob("*.parquet"))
     if not files:
         return pl.DataFrame(schema={"niveau": pl.String, "code": pl.String, "indicateur": pl.String,
                                     "periode": pl.String, "valeur": pl.Float64, "nature": pl.String,
                                     "source": pl.String})
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    frames = [_read(folder(v), f"indicateurs/{f.name}", INDICATEUR_COLUMNS).select(INDICATEUR_COLUMNS) for f in files]
+    try:
+        return pl.concat(frames, how="vertical_relaxed")
+    except Exception as exc:  # types that do not line up between two files
+        LOG.error("indicateurs : fichiers incompatibles (%s: %s)", type(exc).__name__, exc)
+        raise DataUnavailable("indicateurs") from exc
 
 
-@st.cache_resource(show_spinner=False)
 def catalogue() -> pl.DataFrame:
-    return pl.read_parquet(_path("catalogue.parquet"))
+    return _catalogue(version())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _catalogue(v: str) -> pl.DataFrame:
+    return _read(folder(v), "catalogue.parquet", ("indicateur", "libelle"))
+
+
 def manifest() -> dict[str, Any]:
-    return read_manifest(data_dir())
+    """The manifest; `st.cache_data` hands each caller its own copy (a dict is mutable)."""
+    return _manifest(version())
+
+
+@st.cache_data(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _manifest(v: str) -> dict[str, Any]:
+    try:
+        return read_manifest(folder(v))
+    except Exception as exc:
+        LOG.error("manifeste illisible : %s", exc)
+        raise DataUnavailable(MANIFEST_NAME) from exc
 
 
 def table(relative: str) -> pl.DataFrame:
-    """A per-domain detail table (for example `covoiturage/mensuel.parquet`), cached once."""
-    return _table(relative)
+    """A per-domain detail table (for example `covoiturage/mensuel.parquet`), cached once per version."""
+    return _table(version(), relative)
 
 
-@st.cache_resource(show_spinner=False)
-def _table(relative: str) -> pl.DataFrame:
-    return pl.read_parquet(_path(relative))
+@st.cache_resource(show_spinner=False, max_entries=64 * VERSIONS_KEPT)
+def _table(v: str, relative: str) -> pl.DataFrame:
+    return _read(folder(v), relative)
 
 
-@st.cache_resource(show_spinner=False)
-def _geo(niveau: str) -> pl.DataFrame:
-    return pl.read_parquet(_path(f"geo/{GEO_FILES[niveau]}.parquet"))
+@st.cache_resource(show_spinner=False, max_entries=len(GEO_FILES) * VERSIONS_KEPT)
+def _geo(v: str, niveau: str) -> pl.DataFrame:
+    return _read(folder(v), f"geo/{GEO_FILES[niveau]}.parquet", ("code", "geometry"))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def features(niveau: str, codes: tuple[str, ...] | None = None, *, departement: str | None = None,
              epci: str | None = None, commune: str | None = None) -> list[dict[str, Any]]:
     """GeoJSON features of one level, limited to some codes or to one parent.
@@ -84,7 +200,13 @@ def features(niveau: str, codes: tuple[str, ...] | None = None, *, departement: 
     Commune polygons are only ever sent for one département, one EPCI or a list of codes,
     never for all of France.
     """
-    df = _geo(niveau)
+    return _features(version(), niveau, codes, departement=departement, epci=epci, commune=commune)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _features(v: str, niveau: str, codes: tuple[str, ...] | None, *, departement: str | None,
+              epci: str | None, commune: str | None) -> list[dict[str, Any]]:
+    df = _geo(v, niveau)
     if departement is not None:
         df = df.filter(pl.col("code_departement") == departement)
     if epci is not None:

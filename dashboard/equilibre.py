@@ -1,8 +1,9 @@
-"""The balance view: indices recomputed from stored ranks, scopes, quadrants, bivariate classes, peers.
+"""The balance view: stored indices, scopes, quadrants, bivariate classes, peers, the verdict sentence.
 
-Pure functions over `equilibre/rangs.parquet` (one percentile rank per territory and component,
-built by `etl/marts/equilibre.py`) and `territoires`. Unticking a component only recomputes the
-means (`etl.indices.compute`): nothing else.
+Pure functions over `equilibre/indices.parquet` (both indices per territory, complete or not,
+with what they rest on), `equilibre/rangs.parquet` (one percentile rank per territory and
+component) and `territoires`, all built once by `etl/marts/equilibre.py`. Unticking a component
+recomputes the means of one level only (`etl.indices.compute`): nothing else.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from etl.indices import COMPONENTS, compute, quadrant
+from dashboard import fmt
+from etl.indices import COMPONENT_META, COMPONENTS, compute, quadrant_expr
 from etl.indices import component_table as component_table  # re-exported for pages
+from etl.marts.equilibre import wide_indices
 
 #: Colour-blind-safe 3 x 3 bivariate palette (Joshua Stevens' pink-blue scheme):
 #: BIVARIATE[collaborative class][platform class], classes 0 (rank < 33.3), 1, 2 (>= 66.7).
@@ -65,42 +68,94 @@ def members(territoires: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     return rows.filter(pl.col(col) == scope.parent_code)
 
 
-def indices(ranks: pl.DataFrame, excluded: set[str] | frozenset[str] = frozenset()) -> pl.DataFrame:
-    """Both indices per territory, wide: indice_collaboratif, indice_plateformes, n_*, nature_*."""
-    long = compute(ranks, excluded=excluded)
-    wide = long.pivot(on="indice", index=["niveau", "code"], values=["valeur", "n_composantes", "nature"])
-    rename = {}
-    for idx in COMPONENTS:
-        rename[f"valeur_{idx}"] = idx
-        rename[f"n_composantes_{idx}"] = f"n_{idx}"
-        rename[f"nature_{idx}"] = f"nature_{idx}"
-    out = wide.rename({k: v for k, v in rename.items() if k in wide.columns})
-    for idx in COMPONENTS:  # a level where no territory has any component of an index
-        for c, dtype in ((idx, pl.Float64), (f"n_{idx}", pl.Int32), (f"nature_{idx}", pl.String)):
-            if c not in out.columns:
-                out = out.with_columns(pl.lit(None, dtype).alias(c))
-    return out
+def indices(stored: pl.DataFrame, ranks: pl.DataFrame, niveau: str,
+            excluded: set[str] | frozenset[str] = frozenset()) -> pl.DataFrame:
+    """Both indices of every territory of a level, wide (see `etl.marts.equilibre.wide_indices`).
+
+    The stored table when every component is ticked; otherwise recomputed from the level's ranks
+    without the unticked components (complete / partial judged on what remains).
+    """
+    if not excluded:
+        return stored.filter(pl.col("niveau") == niveau)
+    level = ranks.filter(pl.col("niveau") == niveau)
+    idx = compute(level, excluded=excluded)
+    inhabited = stored.filter(pl.col("niveau") == niveau).select("niveau", "code").join(
+        pl.DataFrame({"indice": list(COMPONENTS)}), how="cross")
+    idx = inhabited.join(idx, on=["niveau", "code", "indice"], how="left").with_columns(
+        statut=pl.col("statut").fill_null("aucune composante"), n_composantes=pl.col("n_composantes").fill_null(0),
+        periode=pl.lit(None, pl.String),
+        raison=pl.lit("Recalculé sans les composantes décochées : " + ", ".join(
+            COMPONENT_META[c].libelle.lower() for c in sorted(excluded)) + "."),
+    )
+    return wide_indices(idx)
 
 
-def table(territoires: pl.DataFrame, ranks: pl.DataFrame, scope: Scope,
-          excluded: set[str] | frozenset[str] = frozenset()) -> pl.DataFrame:
-    """One row per territory of the scope: name, both indices, quadrant, bivariate class, components."""
+def table(territoires: pl.DataFrame, wide: pl.DataFrame, ranks: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """One row per territory of the scope: name, both indices and their status, quadrant, classes, components."""
     inside = members(territoires, scope).select("niveau", "code", "nom", "population")
     r = ranks.join(inside.select("niveau", "code"), on=["niveau", "code"], how="semi")
-    idx = indices(r, excluded)
-    comps = r.pivot(on="composante", index=["niveau", "code"], values="valeur")
-    out = inside.join(idx, on=["niveau", "code"], how="left").join(comps, on=["niveau", "code"], how="left")
-    return out.with_columns(
-        quadrant=pl.struct("indice_collaboratif", "indice_plateformes").map_elements(
-            lambda s: quadrant(s["indice_collaboratif"], s["indice_plateformes"]), return_dtype=pl.String),
-        classe_c=_tercile("indice_collaboratif"),
-        classe_p=_tercile("indice_plateformes"),
-    ).sort("nom")
+    out = inside.join(wide.drop("quadrant", strict=False), on=["niveau", "code"], how="left")
+    if r.height:
+        out = out.join(r.pivot(on="composante", index=["niveau", "code"], values="valeur"), on=["niveau", "code"],
+                       how="left")
+    for index in COMPONENTS:
+        col = f"statut_{index}"
+        out = out.with_columns((pl.col(col) if col in out.columns else pl.lit(None, pl.String))
+                               .fill_null("sans habitant").alias(col))
+        if index not in out.columns:
+            out = out.with_columns(pl.lit(None, pl.Float64).alias(index))
+    return out.with_columns(quadrant=quadrant_expr()).sort("nom")
 
 
-def _tercile(col: str) -> pl.Expr:
-    return (pl.when(pl.col(col).is_null()).then(None)
-            .when(pl.col(col) < 100 / 3).then(0).when(pl.col(col) < 200 / 3).then(1).otherwise(2)).cast(pl.Int8)
+def both(rows: pl.DataFrame) -> pl.DataFrame:
+    """The territories a quadrant can draw: both indices complete (so all scored on the same components)."""
+    return rows.filter(pl.col("indice_collaboratif").is_not_null() & pl.col("indice_plateformes").is_not_null())
+
+
+def apart(rows: pl.DataFrame, index: str) -> pl.DataFrame:
+    """Territories listed apart for an index: partial ("indice partiel"), or resting on no measure."""
+    return rows.filter(pl.col(f"statut_{index}").is_in(["partiel", "sans mesure"]))
+
+
+# -- sentences an official can repeat -----------------------------------------------------------------
+LEVEL_PLURAL = {"commune": "communes", "arrondissement": "arrondissements", "epci": "intercommunalités",
+                "departement": "départements", "region": "régions"}
+
+
+def _standing(me: dict, index: str, niveau: str) -> str:
+    """"72 / 100, au-dessus de 97 % des 34 728 communes notées"."""
+    value, pos, n = me.get(index), me.get(f"position_{index}"), me.get(f"classes_{index}")
+    text = f"{fmt.number(value)} / 100"
+    if pos is not None and n:
+        text += f", au-dessus de {fmt.number(pos)}{fmt.NNBSP}% des {fmt.number(n)} {LEVEL_PLURAL[niveau]} notées"
+    return text
+
+
+def verdict(me: dict, nom: str, niveau: str) -> str:
+    """The balance of a territory in one sentence an official can repeat in a council meeting."""
+    if not me:
+        return f"{nom} n'a pas d'indice : commune sans habitant, ou niveau que les indices ne comparent pas."
+    c, p = me.get("indice_collaboratif"), me.get("indice_plateformes")
+    if c is not None and p is not None:
+        q = me.get("quadrant")
+        head = {
+            "les deux": "l'adoption collaborative et la pénétration des plateformes dépassent toutes deux le milieu "
+                        "de l'échelle",
+            "collaboratif": "l'adoption collaborative devance les plateformes",
+            "plateformisé": "les plateformes devancent l'adoption collaborative",
+            "ni l'un ni l'autre": "ni l'adoption collaborative ni les plateformes ne dépassent le milieu de l'échelle",
+        }[q]
+        return (f"{nom} : {head} (position « {q} »). Adoption collaborative "
+                f"{_standing(me, 'indice_collaboratif', niveau)} ; pénétration des plateformes "
+                f"{_standing(me, 'indice_plateformes', niveau)}.")
+    if c is not None:
+        return (f"{nom} : adoption collaborative {_standing(me, 'indice_collaboratif', niveau)}. La pénétration des "
+                "plateformes n'est pas mesurée ici : on ne peut pas dire de quel côté penche le territoire.")
+    if p is not None:
+        return (f"{nom} : pénétration des plateformes {_standing(me, 'indice_plateformes', niveau)}. L'adoption "
+                "collaborative n'a pas d'indice complet ici : pas de verdict d'ensemble.")
+    return (f"{nom} n'a pas d'indice complet : ni son adoption collaborative ni la pénétration des plateformes ne "
+            "se comparent ici à celles des autres territoires.")
 
 
 def bivariate_colour(classe_c: int | None, classe_p: int | None) -> str | None:
@@ -110,21 +165,35 @@ def bivariate_colour(classe_c: int | None, classe_p: int | None) -> str | None:
 
 
 def standing_among(ranks: pl.DataFrame, code: str, niveau: str, group: list[str]) -> pl.DataFrame:
-    """For each component of the territory, its percentile among `group` (peers plus itself).
+    """For each ranked component of the territory, its percentile among `group` (peers plus itself).
 
-    Same formula as the national ranks: (average rank - 1) / (n - 1) x 100 within the group.
+    Same formula as the national ranks: (average rank - 1) / (n - 1) x 100 within the group, over
+    the components ranked at the level (context components have no rank). A peer without the
+    component is left out of its count (`n_pairs`).
     """
-    sub = ranks.filter((pl.col("niveau") == niveau) & pl.col("code").is_in([code, *group]))
+    sub = ranks.filter((pl.col("niveau") == niveau) & pl.col("code").is_in([code, *group])
+                       & pl.col("rang").is_not_null())
     ranked = sub.with_columns(
         _r=pl.col("valeur").rank(method="average").over("composante"),
         _n=pl.len().over("composante"),
     ).with_columns(
-        rang_pairs=pl.when(pl.col("_n") > 1).then((pl.col("_r") - 1) / (pl.col("_n") - 1) * 100).otherwise(50.0),
+        rang_pairs=pl.when(pl.col("_n") > 1).then((pl.col("_r") - 1) / (pl.col("_n") - 1) * 100),
         n_pairs=pl.col("_n") - 1,
     )
     return ranked.filter(pl.col("code") == code).select(
-        "indice", "composante", "valeur", "periode", "nature", "rang", "rang_pairs", "n_pairs"
+        "indice", "composante", "valeur", "periode", "nature", "statut", "rang", "rang_pairs", "n_pairs"
     ).sort("indice", "composante")
+
+
+def peer_standing_text(rang_pairs: float | None, n_pairs: int | None) -> str:
+    """The percentile among peers in words: « au-dessus de 28 % des 9 comparables ».
+
+    The percentile (rank - 1) / (n - 1) x 100 is the share of the peers whose value is lower
+    (ties count half): a bare « 28 (sur 9) » read as a rank of 28 among 9.
+    """
+    if not n_pairs or rang_pairs is None:
+        return "aucun comparable"
+    return f"au-dessus de {fmt.number(rang_pairs)} % des {fmt.number(n_pairs)} comparable{'s' if n_pairs > 1 else ''}"
 
 
 def parse_excluded(value: str | None) -> tuple[set[str], list[str]]:

@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard import data, fmt
 from dashboard.territory import Territory, normalise
 from etl import export
+from etl import periods as etl_periods
 
 #: Levels offered by the extract builder, most detailed first.
 LEVELS = ["commune", "arrondissement", "epci", "departement", "region", "france"]
@@ -82,9 +83,13 @@ def availability(indicateurs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@st.cache_resource(show_spinner=False)
 def cached_availability() -> pl.DataFrame:
-    """`availability` of the dashboard's indicator table, computed once per process."""
+    """`availability` of the dashboard's indicator table, computed once per data version."""
+    return _availability(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _availability(version: str) -> pl.DataFrame:
     return availability(data.indicateurs())
 
 
@@ -142,15 +147,16 @@ def indicator_labels(catalogue: pl.DataFrame, available: set[str] | None = None)
 def period_options(avail: pl.DataFrame, niveau: str, ids: list[str]) -> dict[str, str]:
     """period -> French label, latest first; a year also stands for its months ("2024 et ses mois")."""
     periods = avail.filter((pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)).explode("periodes")
-    found = sorted(set(periods["periodes"].drop_nulls().to_list()), reverse=True)
-    years = {p[:4] for p in found}
+    found = etl_periods.sort(set(periods["periodes"].drop_nulls().to_list()), reverse=True)
+    years = {str(etl_periods.parse(p).year) for p in found}
     out: dict[str, str] = {}
-    for y in sorted(years, reverse=True):
-        has_parts = any(len(p) > 4 and p.startswith(y) for p in found)
-        out[y] = f"{y} (et ses mois)" if has_parts else y
-        for p in found:
-            if len(p) > 4 and p.startswith(y):
-                out[p] = fmt.period(p)
+    out["courante"] = "Valeur affichée par l'observatoire (dernière période de chaque indicateur)"
+    typed = [etl_periods.parse(p) for p in found]
+    for y in sorted(years, key=int, reverse=True):
+        parts = [p.text for p in typed if p.kind != "annee" and p.year == int(y)]
+        out[y] = f"{y} (et ses mois)" if parts else y
+        for p in parts:
+            out[p] = fmt.period(p)
     return out
 
 
@@ -191,8 +197,11 @@ def command_line(request: export.Request) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def build(request: export.Request, data_dir: str) -> Built:
-    """Plan, preview and write an extract (raises `export.ExportError` with a French message)."""
+def build(request: export.Request, data_dir: str, version: str = "") -> Built:
+    """Plan, preview and write an extract (raises `export.ExportError` with a French message).
+
+    `version` (`data.version()`) only keys the cache: a refreshed folder is not served stale extracts.
+    """
     p = export.plan(request, Path(data_dir))
     cells = p.output_rows * len(p.columns)
     content = export.to_bytes(p) if cells <= page_max_cells(request.format) else None
@@ -278,7 +287,7 @@ def catalogue_view(catalogue: pl.DataFrame, avail: pl.DataFrame) -> pl.DataFrame
             "Identifiant": r["indicateur"], "Unité": r["unite"], "Définition": r["definition"],
             "Sens": sens_label(r["sens"], r["famille"]), "Source": r["source"], "Licence": r["licence"],
             "Niveaux": ", ".join(sorted(i.get("niveaux", []), key=order.get)) or "pas de donnée",
-            "Périodes": _period_span(sorted(i.get("periodes", []))),
+            "Périodes": _period_span(etl_periods.sort(i.get("periodes", []))),
             "Nature": ", ".join(fmt.nature_label(n) or "mesurée" for n in sorted(i.get("natures", []))),
         })
     return pl.DataFrame(rows, schema={k: pl.String for k in (
@@ -296,6 +305,8 @@ def sources_view(manifest: dict[str, Any]) -> pl.DataFrame:
             "Source": name, "Jeu de données": s.get("titre", name), "Producteur": s.get("producteur", ""),
             "Adresse en ligne": urls[0] if urls else s.get("page", ""),
             "Autres fichiers": len(urls) - 1 if len(urls) > 1 else 0,
+            # which address (the publisher's own file or a public copy) and why
+            "Provenance": s.get("provenance", ""),
             "Page": s.get("page", ""), "Licence": s.get("licence", ""), "Millésime": s.get("millesime", ""),
             "Récupéré le": export.french_date(s.get("recupere_le")),
             "Origine": {"miroir": "copie hors ligne", "live": "en ligne"}.get(s.get("origine", ""), ""),

@@ -1,14 +1,14 @@
 """The territory brief ("fiche territoire"): a 2-page A4 PDF in French for a council meeting.
 
-    python -m dashboard.fiche 33063 69123 --out fiches/
-    python -m dashboard.fiche 243300316 --niveau epci --out fiches/
-    python -m dashboard.fiche --niveau commune --departement 33 --out fiches/gironde/
+    python -m dashboard.fiche 33063 69123                         # into exports/fiches/
+    python -m dashboard.fiche 243300316 --niveau epci --out /tmp/fiches/
+    python -m dashboard.fiche --niveau commune --departement 33 --out exports/fiches/gironde/
 
 Built with fpdf2 (pure Python PDF) and matplotlib (static charts and maps, Agg backend): both
 maintained, both run offline, no browser needed. Text is set in DejaVu Sans, shipped with
 matplotlib, so every French character prints. Figures come from the same functions as the
-pages (`dashboard.equilibre`, `dashboard.figures`, `dashboard.compare`), so the brief and the
-page say the same numbers.
+pages (`dashboard.valeurs` for every figure, `dashboard.equilibre`, `dashboard.figures`,
+`dashboard.compare`), so the brief and the page say the same numbers.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ import matplotlib
 import polars as pl
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 from fpdf import FPDF  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (not pyplot: its global figure list is not thread-safe)
 from matplotlib.patches import Polygon as MplPolygon  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
-from dashboard import compare, data, equilibre, figures, fmt  # noqa: E402
+from dashboard import compare, data, equilibre, figures, fmt, valeurs  # noqa: E402
 from dashboard.territory import LEVEL_LABELS, Territory, parents, resolve  # noqa: E402
-from etl.indices import COMPONENTS, quadrant  # noqa: E402
+from etl.indices import COMPONENT_META, COMPONENTS  # noqa: E402
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 BLUE = (0, 0, 145)
@@ -69,6 +70,7 @@ class BriefFigures:
     scope: equilibre.Scope
     scope_rows: pl.DataFrame
     coverage_str: str
+    verdict: str = ""
 
 
 def file_name(t: Territory) -> str:
@@ -80,13 +82,15 @@ def file_name(t: Territory) -> str:
 
 def gather(t: Territory) -> BriefFigures:
     territoires = data.territoires()
-    indicateurs = data.indicateurs()
     ranks = data.table("equilibre/rangs.parquet")
+    stored = data.table("equilibre/indices.parquet")
     row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
     chain = parents(territoires, t)
-    idx = equilibre.indices(ranks.filter(pl.col("niveau") == t.niveau))
+    idx = stored.filter(pl.col("niveau") == t.niveau)
     mine = idx.filter(pl.col("code") == t.code)
     me = mine.row(0, named=True) if mine.height else {}
+    for key in COMPONENTS:  # the figure every page shows: the one answer of `dashboard.valeurs`
+        me[key] = valeurs.valeur(t.niveau, t.code, key).valeur
     peers = compare.comparables(territoires, t)
     peer_idx = idx.filter(pl.col("code").is_in(peers["code"].implode()))
     medians = {k: (peer_idx[k].median() if peer_idx.height and k in peer_idx.columns else None) for k in COMPONENTS}
@@ -96,13 +100,15 @@ def gather(t: Territory) -> BriefFigures:
     except FileNotFoundError:
         coverage_str = ""
     return BriefFigures(
-        territory=t, row=row, chain=chain, indices=me,
-        quadrant=quadrant(me.get("indice_collaboratif"), me.get("indice_plateformes")),
+        territory=t, row=row, chain=chain, indices=me, quadrant=me.get("quadrant"),
         peers=peers, standing=equilibre.standing_among(ranks, t.code, t.niveau, peers["code"].to_list()),
         peer_medians=medians,
-        domains={name: figures.key_figures(indicateurs, data.catalogue(), territoires, t, ids)
+        domains={name: figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, ids,
+                                           levels=valeurs.levels())
                  for name, ids in DOMAINS.items()},
-        scope=scope, scope_rows=equilibre.table(territoires, ranks, scope), coverage_str=coverage_str,
+        scope=scope, scope_rows=equilibre.table(territoires, stored.filter(pl.col("niveau") == scope.niveau), ranks,
+                                                scope),
+        coverage_str=coverage_str, verdict=equilibre.verdict(me, t.nom, t.niveau),
     )
 
 
@@ -119,8 +125,9 @@ def index_text(value: float | None) -> str:
 
 # -- images ------------------------------------------------------------------------------------------
 def quadrant_png(b: BriefFigures) -> bytes:
-    rows = b.scope_rows.filter(pl.col("indice_collaboratif").is_not_null() & pl.col("indice_plateformes").is_not_null())
-    fig, ax = plt.subplots(figsize=(4.2, 3.9), dpi=160)
+    rows = equilibre.both(b.scope_rows)
+    fig = Figure(figsize=(4.2, 3.9), dpi=160)
+    ax = fig.subplots()
     peers = set(b.peers["code"])
     for part, colour, size, z in (
         (rows.filter(~pl.col("code").is_in([b.territory.code, *peers])), "#6A6AF4", 14, 1),
@@ -129,6 +136,9 @@ def quadrant_png(b: BriefFigures) -> bytes:
     ):
         ax.scatter(part["indice_plateformes"], part["indice_collaboratif"], s=size, c=colour, alpha=0.85,
                    edgecolors="white", linewidths=0.5, zorder=z)
+    if rows.height == 0:  # nobody of the view has both indices: say it on the chart, draw no point
+        ax.text(50, 50, "Pas de mesure des plateformes\ndans cette vue : quadrant vide", ha="center", va="center",
+                fontsize=8, color="#555")
     ax.axhline(50, color="#999", ls=":", lw=1)
     ax.axvline(50, color="#999", ls=":", lw=1)
     for x, y, label in ((25, 97, "collaboratif"), (75, 97, "les deux"), (25, 3, "ni l'un ni l'autre"),
@@ -151,7 +161,8 @@ def map_png(b: BriefFigures) -> bytes:
     feats = data.features(b.scope.niveau, codes)
     colours = {c: equilibre.bivariate_colour(x, y) for c, x, y in
                b.scope_rows.select("code", "classe_c", "classe_p").iter_rows()}
-    fig, ax = plt.subplots(figsize=(4.2, 3.9), dpi=160)
+    fig = Figure(figsize=(4.2, 3.9), dpi=160)
+    ax = fig.subplots()
     patches, faces, edges, widths = [], [], [], []
     for f in sorted(feats, key=lambda f: f["properties"]["code"] == b.territory.code):
         code = f["properties"]["code"]
@@ -171,7 +182,7 @@ def map_png(b: BriefFigures) -> bytes:
     inset = ax.inset_axes([0.0, 0.0, 0.2, 0.2])
     for c in range(3):
         for p in range(3):
-            inset.add_patch(plt.Rectangle((p, c), 1, 1, color=equilibre.BIVARIATE[c][p]))
+            inset.add_patch(Rectangle((p, c), 1, 1, color=equilibre.BIVARIATE[c][p]))
     inset.set_xlim(0, 3)
     inset.set_ylim(0, 3)
     inset.set_xticks([])
@@ -181,11 +192,12 @@ def map_png(b: BriefFigures) -> bytes:
     return _png(fig)
 
 
-def _png(fig) -> bytes:
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes. Figures are made without pyplot, whose global state concurrent
+    sessions would share: each brief owns its figure, released with it."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -266,36 +278,43 @@ def render(b: BriefFigures) -> bytes:
              new_x="LMARGIN", new_y="NEXT")
 
     pdf.h2("Identité")
+    ident = {i: valeurs.valeur(t.niveau, t.code, i)  # the figures every page shows
+             for i in ("population", "logements", "densite", "part_residences_secondaires")}
     parents_text = {p.niveau: p.nom for p in b.chain}
     _table(pdf, [
-        ["Population (2023)", fmt.number(row["population"]), "Logements (2021)", fmt.number(row["logements"])],
-        ["Densité", fmt.with_unit(row["densite_hab_km2"], "hab./km²", 0), "Résidences secondaires",
-         fmt.with_unit(row["part_residences_secondaires"], "%", 1)],
+        ["Population (2023)", fmt.number(ident["population"].valeur), "Logements (2021)",
+         fmt.number(ident["logements"].valeur)],
+        ["Densité", fmt.with_unit(ident["densite"].valeur, "hab./km²", 0), "Résidences secondaires",
+         fmt.with_unit(ident["part_residences_secondaires"].valeur, "%", 1)],
         ["Superficie", fmt.with_unit(row["superficie_km2"], "km²", 1), "Intercommunalité",
          parents_text.get("epci", "—")],
         ["Département", parents_text.get("departement", "—"), "Région", parents_text.get("region", "—")],
     ], [38, 52, 42, 58], header=False)
+    housing_note = ident["logements"].raison if ident["logements"].manque else None
+    if housing_note and "Logements 2021" in housing_note:
+        pdf.small(housing_note)
 
     pdf.h2("Collaboratif ou plateformes ?")
+    pdf.set_font("DejaVu", "B", 9)
+    pdf.multi_cell(0, 4.2, b.verdict, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
     y0 = pdf.get_y()
     pdf.set_font("DejaVu", "", 9)
     for key, title in INDEX_TITLES.items():
-        n = b.indices.get(f"n_{key}")
         nature = fmt.nature_label(b.indices.get(f"nature_{key}") or "")
         median = b.peer_medians.get(key)
         pdf.set_font("DejaVu", "B", 10)
         pdf.cell(95, 5, f"{title} : {index_text(b.indices.get(key))}", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 8)
-        pdf.multi_cell(95, 4, (f"{n} composante{'s' if n and n > 1 else ''} sur {len(COMPONENTS[key])}" if n else
-                               "aucune composante connue")
-                       + (f" · {nature}" if nature else "")
-                       + (f" · comparables (médiane) : {fmt.number(median)}" if median is not None else ""),
+        pdf.multi_cell(95, 4, (b.indices.get(f"raison_{key}") or "Commune sans habitant : pas d'indice.")
+                       + (f" Nature : {nature}." if nature and b.indices.get(key) is not None else "")
+                       + (f" Comparables notés (médiane) : {fmt.number(median)}." if median is not None else ""),
                        new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
     pdf.set_font("DejaVu", "B", 10)
     pdf.cell(95, 5, f"Position : {b.quadrant or 'non classé'}", new_x="LMARGIN", new_y="NEXT")
-    pdf.small("Indices de 0 à 100 : moyenne des rangs centiles des composantes disponibles parmi les territoires "
-              "du même niveau en France ; seuil des quadrants à 50.", 7, width=95)
+    pdf.small("Indices de 0 à 100 : moyenne des rangs centiles de toutes les composantes classées au niveau du "
+              "territoire ; s'il en manque une, pas de note ; seuil des quadrants à 50.", 7, width=95)
     pdf.image(io.BytesIO(quadrant_png(b)), x=108, y=y0, w=92)
     pdf.set_y(max(pdf.get_y(), y0 + 88))
 
@@ -303,17 +322,19 @@ def render(b: BriefFigures) -> bytes:
     pdf.small(compare.peer_summary(t, data.territoires()) + " " + ", ".join(b.peers["nom"].to_list()) + ".")
     labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
     units = {r["indicateur"]: r for r in data.catalogue().iter_rows(named=True)}
-    rows = [["Composante", "Valeur", "Période", "Rang en France", "Rang parmi comparables"]]
+    rows = [["Composante", "Valeur", "Période", "Rang centile en France", "Parmi les comparables"]]
     for r in b.standing.iter_rows(named=True):
         nature = fmt.nature_label(r["nature"])
         meta = units.get(r["composante"], {"unite": "", "decimales": 2})
         unit = "" if meta["unite"].startswith("pour ") else meta["unite"]
+        value = (COMPONENT_META[r["composante"]].absent_texte if r["statut"] == "aucun"
+                 else figures.with_unit(r["valeur"], unit, meta["decimales"]))
         rows.append([labels.get(r["composante"], r["composante"]) + (f" ({nature})" if nature else ""),
-                     figures.with_unit(r["valeur"], unit, meta["decimales"]), fmt.period(r["periode"]),
+                     value, fmt.period(r["periode"]),
                      fmt.number(r["rang"]),
-                     f"{fmt.number(r['rang_pairs'])} (sur {r['n_pairs']})"])
+                     equilibre.peer_standing_text(r["rang_pairs"], r["n_pairs"])])
     if len(rows) > 1:
-        _table(pdf, rows, [78, 22, 24, 26, 40], size=7.5)
+        _table(pdf, rows, [64, 22, 22, 24, 58], size=7.5)
     else:
         pdf.small("Aucune composante des indices n'est connue pour ce territoire.")
 
@@ -326,8 +347,7 @@ def render(b: BriefFigures) -> bytes:
         lines = [["Indicateur", "Valeur", "Période", "Source"]]
         for f in figs:
             if f.valeur is None:
-                value = "non couvert" if domain == "Locations de courte durée" else fmt.NO_DATA
-                lines.append([f.libelle, value, "", ""])
+                lines.append([f.libelle, fmt.NO_DATA, "", f.raison or ""])
                 continue
             nature = fmt.nature_label(f.nature or "")
             lines.append([f.libelle, figures.with_unit(f.valeur, f.unite, f.decimales)
@@ -352,7 +372,8 @@ def render(b: BriefFigures) -> bytes:
         "Locations de courte durée : Inside Airbnb ne couvre que quelques villes"
         + (f" ({b.coverage_str})" if b.coverage_str else "") + " ; ailleurs : non couvert, jamais 0.",
         "Tiers-lieux : base de l'ANCT (ex-CGET), 2019. VTC : estimation 2018 à partir des taxis 2013 de la BPE et de la "
-        "croissance réelle des équipements taxi-VTC 2013-2018, tant que la BPE courante n'est pas chargée.",
+        "croissance réelle des équipements taxi-VTC 2013-2018, tant que la BPE courante n'est pas chargée ; cette "
+        "estimation n'entre pas dans l'indice des plateformes (un nombre de taxis ne mesure pas les plateformes).",
         "Sources : Insee (recensement, BPE, COG), geo.api.gouv.fr, IGN Admin Express, transport.data.gouv.fr "
         "(BNLC, ODbL), registre de preuve de covoiturage, ANCT, Inside Airbnb (CC BY 4.0) ; Licence Ouverte 2.0 "
         "sauf mention.",
@@ -397,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--niveau", choices=["commune", "arrondissement", "epci", "departement", "region"],
                         help="niveau des codes (défaut : deviné ; 2 ou 3 caractères = département)")
     parser.add_argument("--departement", help="toutes les communes (ou EPCI avec --niveau epci) de ce département")
-    parser.add_argument("--out", required=True, help="dossier où écrire les PDF")
+    parser.add_argument("--out", default="exports/fiches",
+                        help="dossier où écrire les PDF (défaut : exports/fiches du dossier courant, ignoré par git)")
     args = parser.parse_args(argv)
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from tqdm import tqdm

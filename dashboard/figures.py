@@ -1,8 +1,10 @@
 """Key figures of a domain page: a territory's value beside similar territories, its parent and France.
 
-Pure functions over the marts (`indicateurs`, `catalogue`, `territoires`) so that tests check
-exactly what the pages show. A comparison uses the same period, nature and source as the
-territory's own value: an estimate is compared with estimates, a 2019 count with 2019 counts.
+Pure functions over the current values (`dashboard.valeurs`: one answer per territory and
+indicator, computed once by the ETL), `catalogue` and `territoires`, so that tests check exactly
+what the pages show. Every number is that territory's own figure; the median of comparable
+territories only takes those whose figure has the same period, nature and source as the
+territory's, and a parent whose figure is of another period says which.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from dashboard import compare, fmt
+from dashboard import compare, fmt, valeurs
 from dashboard.territory import Territory, parents
 
 
@@ -37,6 +39,8 @@ class KeyFigure:
     source: str | None
     #: (label, value) pairs: comparable territories (median), nearest parent, France
     comparaisons: list[tuple[str, float | None]] = field(default_factory=list)
+    #: why there is no value, in plain French (from `dashboard.valeurs`)
+    raison: str | None = None
 
     def text(self) -> str:
         """The value in French for a big number: "9 lieux", "1 lieu", "47,3 %", "0,78" (a rate's unit is in its label)."""
@@ -49,20 +53,26 @@ class KeyFigure:
         when = fmt.period(self.periode) if self.periode else ""
         label = fmt.nature_label(self.nature or "")
         head = f"{when}" + (f" ({label})" if label else "")
+        if self.valeur is None and self.raison:
+            head = self.raison[:1].upper() + self.raison[1:]
         return " · ".join([p for p in [head, *parts] if p])
 
 
 def key_figures(
-    indicateurs: pl.DataFrame,
+    current: pl.DataFrame,
     catalogue: pl.DataFrame,
     territoires: pl.DataFrame,
     t: Territory,
     ids: list[str],
     *,
     peers: int = 10,
+    levels: set[tuple[str, str]] | None = None,
 ) -> list[KeyFigure]:
-    """For each indicator of `ids`, the territory's latest value and its comparisons."""
-    mine = compare.latest(indicateurs, [t.key], ids)
+    """For each indicator of `ids`, the territory's figure (`dashboard.valeurs.answer`) and its comparisons.
+
+    `current`: the current values (all of them, or at least those of the territory, its parents
+    and comparable territories); `levels`: `valeurs.available` of all of them.
+    """
     chain = parents(territoires, t)
     nearest = next((p for p in chain if p.niveau != "france"), None)
     france = next((p for p in chain if p.niveau == "france"), None)
@@ -70,31 +80,39 @@ def key_figures(
     peer_keys = list(zip(similar["niveau"], similar["code"], strict=True))
     peer_label = {"commune": "communes", "arrondissement": "communes", "epci": "intercommunalités",
                   "departement": "départements", "region": "régions"}.get(t.niveau, "territoires")
-    meta = {r["indicateur"]: r for r in catalogue.filter(pl.col("indicateur").is_in(ids)).iter_rows(named=True)}
+    known = {r["indicateur"] for r in catalogue.filter(pl.col("indicateur").is_in(ids)).iter_rows(named=True)}
+    keys = [t.key, *[p.key for p in (nearest, france) if p is not None], *peer_keys]
+    rows = current.join(pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys]},
+                                     schema={"niveau": pl.String, "code": pl.String}), on=["niveau", "code"],
+                        how="semi").filter(pl.col("indicateur").is_in(ids))
+    levels = levels if levels is not None else valeurs.available(current)
     out = []
     for ind in ids:
-        m = meta.get(ind)
-        if m is None:
+        if ind not in known:
             continue
-        row = mine.filter(pl.col("indicateur") == ind)
-        if row.height == 0:
-            out.append(KeyFigure(ind, m["libelle"], m["unite"], m["decimales"], m["definition"], None, None, None,
-                                 None))
-            continue
-        r = row.row(0, named=True)
-        same = indicateurs.filter((pl.col("indicateur") == ind) & (pl.col("periode") == r["periode"])
-                                  & (pl.col("source") == r["source"]) & (pl.col("nature") == r["nature"]))
+        v = valeurs.answer(rows, catalogue, t.niveau, t.code, ind, levels)
         comparisons: list[tuple[str, float | None]] = []
-        if peer_keys:
-            peer_values = same.join(similar.select("niveau", "code"), on=["niveau", "code"], how="semi")["valeur"]
-            if peer_values.len():
-                comparisons.append((f"{peer_label.capitalize()} comparables (médiane de {peer_values.len()})",
-                                    peer_values.median()))
+        if v.valeur is not None:
+            same = rows.filter((pl.col("indicateur") == ind) & (pl.col("periode") == v.periode)
+                               & (pl.col("source") == v.source) & (pl.col("nature") == v.nature))
+            if peer_keys:
+                peer_values = same.join(similar.select("niveau", "code"), on=["niveau", "code"], how="semi")["valeur"]
+                if peer_values.len():
+                    comparisons.append((f"{peer_label.capitalize()} comparables (médiane de {peer_values.len()})",
+                                        peer_values.median()))
         for p in (nearest, france):
             if p is None or p.key == t.key:
                 continue
-            v = same.filter((pl.col("niveau") == p.niveau) & (pl.col("code") == p.code))["valeur"]
-            comparisons.append((p.nom, v[0] if v.len() else None))
-        out.append(KeyFigure(ind, m["libelle"], m["unite"], m["decimales"], m["definition"], r["valeur"],
-                             r["periode"], r["nature"], r["source"], comparisons))
+            pv = valeurs.answer(rows, catalogue, p.niveau, p.code, ind, levels)
+            label = p.nom
+            if pv.valeur is not None and (pv.periode != v.periode or pv.nature != v.nature):
+                label += f" ({pv.quand()})" if pv.quand() else ""
+            comparisons.append((label, pv.valeur))
+        out.append(KeyFigure(ind, v.libelle, v.unite, v.decimales, _definition(catalogue, ind), v.valeur,
+                             v.periode, v.nature, v.source, comparisons, v.raison))
     return out
+
+
+def _definition(catalogue: pl.DataFrame, ind: str) -> str:
+    row = catalogue.filter(pl.col("indicateur") == ind)
+    return row["definition"][0] if row.height else ""

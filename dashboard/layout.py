@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import polars as pl
@@ -16,6 +17,9 @@ import streamlit as st
 from dashboard import data, fmt, maps, state
 from dashboard.territory import Territory, parents, search, with_search_names
 
+#: The page icon, a file that the app serves itself (no font host asked for a glyph).
+PAGE_ICON = str(Path(__file__).resolve().parent / "assets" / "icone.png")
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
 
@@ -24,8 +28,9 @@ def md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-@st.cache_resource(show_spinner=False)
-def _search_index() -> pl.DataFrame:
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _search_index(version: str) -> pl.DataFrame:
+    """The search names, built once per data version (`version` is the cache key)."""
     return with_search_names(data.territoires())
 
 
@@ -50,7 +55,7 @@ def territory_search() -> None:
         query = st.session_state.get("recherche_territoire", "")
         if not query:
             return
-        hits = search(_search_index(), data.codes_postaux(), query)
+        hits = search(_search_index(data.version()), data.codes_postaux(), query)
         if hits.height == 0:
             st.info(f"Aucun territoire ne correspond à « {md(query)} ».")
             return

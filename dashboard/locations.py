@@ -20,6 +20,7 @@ import pydeck as pdk
 
 from dashboard import fmt, maps
 from dashboard.territory import Territory
+from etl import periods as etl_periods
 
 ATTRIBUTION = "Inside Airbnb, CC BY 4.0"
 SOURCE_NOTE = "Source : Inside Airbnb (insideairbnb.com), licence CC BY 4.0"
@@ -62,7 +63,7 @@ SMALL_COUNT = 20
 def cities(instantanes: pl.DataFrame) -> pl.DataFrame:
     """One row per city: its perimeter and its snapshots (periods, sorted)."""
     return (
-        instantanes.sort("instantane")
+        instantanes.sort(etl_periods.sort_expr("instantane"))
         .group_by("ville", maintain_order=True)
         .agg(pl.col("nom_ville").first(), pl.col("perimetre").last(), pl.col("perimetre_niveau").last(),
              pl.col("perimetre_code").last(), pl.col("instantane").alias("periodes"))
@@ -84,7 +85,7 @@ def coverage_sentence(instantanes: pl.DataFrame) -> str:
 def periods_of(detail: pl.DataFrame, t: Territory) -> list[str]:
     """The snapshots for which `t` has figures (none when it is not covered)."""
     mine = detail.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
-    return sorted(mine["instantane"].unique().to_list())
+    return etl_periods.sort(mine["instantane"].unique().to_list())
 
 
 def inside(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame:
@@ -104,7 +105,7 @@ def inside(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> pl.
             regions = territoires.filter(pl.col("niveau") == "epci").select("code", pl.col("code_region").alias("_r"))
             top = top.join(regions, on="code", how="left").filter(
                 pl.coalesce("code_region", "_r") == t.code).drop("_r")
-        return top.sort("niveau", "code", "instantane")
+        return top.sort(["niveau", "code", *etl_periods.sort_expr("instantane")])
     if t.niveau == "departement":
         cond = (pl.col("code_departement") == t.code) & pl.col("niveau").is_in(["epci", "commune"])
     elif t.niveau == "epci":
@@ -113,7 +114,7 @@ def inside(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> pl.
         cond = (pl.col("code_commune") == t.code) & (pl.col("niveau") == "arrondissement")
     else:
         return rows.head(0)
-    return rows.filter(cond).sort("niveau", "code", "instantane")
+    return rows.filter(cond).sort(["niveau", "code", *etl_periods.sort_expr("instantane")])
 
 
 def status(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> str:
@@ -124,6 +125,7 @@ def status(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame) -> str
 
 def choose_period(requested: str | None, periods: list[str]) -> tuple[str, str | None]:
     """The snapshot to show: the one asked in the link if it exists, else the latest (with a French message)."""
+    periods = etl_periods.sort(periods)
     latest = periods[-1]
     if requested is None or requested == "":
         return latest, None
@@ -136,7 +138,8 @@ def choose_period(requested: str | None, periods: list[str]) -> tuple[str, str |
 
 
 def previous(period: str, periods: list[str]) -> str | None:
-    earlier = [p for p in periods if p < period]
+    current = etl_periods.parse(period)
+    earlier = [p for p in etl_periods.sort(periods) if etl_periods.parse(p) < current]
     return earlier[-1] if earlier else None
 
 
@@ -378,8 +381,7 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
         "html": "<b>{n}</b><br/>{t} · {p}<br/>Enregistrement : {r}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px", "maxWidth": "320px"},
     }
-    return maps.CompactDeck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip,
-                            map_provider="carto", map_style="light")
+    return maps.CompactDeck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
 
 
 def listings_table(listings: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,24 @@ BLUES = [[222, 229, 255], [170, 186, 245], [106, 128, 222], [48, 66, 178], [0, 0
 NO_DATA_COLOUR = [220, 220, 220]
 HIGHLIGHT = [225, 0, 15]  # red #E1000F
 MAP_HEIGHT = 520
+
+#: An operator's own basemap: the URL of a MapLibre style (its tiles, its attribution).
+BASEMAP_ENV = "OBSERVATOIRE_FOND_DE_CARTE"
+#: pydeck's "no style given" value: Streamlit's deck.gl component then draws no basemap (with
+#: `map_style=None` it would load CARTO's style and tiles from basemaps.cartocdn.com).
+NO_BASEMAP = "__MAP_STYLE__"
+
+
+def basemap() -> dict[str, str | None]:
+    """The basemap arguments of every deck: none by default, or the style named by `BASEMAP_ENV`.
+
+    No third-party call by default: a visitor's browser asks no tile server anything (privacy,
+    and the maps look the same offline); the layers draw their own outlines instead.
+    """
+    style = os.environ.get(BASEMAP_ENV, "").strip()
+    if style:
+        return {"map_provider": "maplibre", "map_style": style}
+    return {"map_provider": None, "map_style": NO_BASEMAP}
 
 
 class Deck(pdk.Deck):
@@ -155,8 +174,7 @@ def choropleth(
         "html": f"<b>{{nom}}</b><br/>{escape(value_label)} : {{valeur}}<br/>{{extra}}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"},
     }
-    return Deck(layers=[layer], initial_view_state=view_for(bounds(features)), tooltip=tooltip,
-                map_provider="carto", map_style="light")
+    return Deck(layers=[layer], initial_view_state=view_for(bounds(features)), tooltip=tooltip, **basemap())
 
 
 def legend(values: dict[str, float | None], unit: str, decimals: int = 1) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ import polars as pl
 
 from dashboard import compare, fmt
 from dashboard.territory import Territory
+from etl import periods
 
 KEY_INDICATORS = ["vtc_equipements", "vtc_pour_10000_hab", "taxis_bpe"]
 SERIES_IDS = ["taxis_bpe", "vtc_equipements"]
@@ -39,7 +40,7 @@ def series(indicateurs: pl.DataFrame, t: Territory) -> pl.DataFrame:
     Columns: `periode`, `indicateur`, `valeur`, `nature`, `source`, `libelle` (French bar label).
     """
     rows = indicateurs.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)
-                              & pl.col("indicateur").is_in(SERIES_IDS)).sort("periode", "indicateur")
+                              & pl.col("indicateur").is_in(SERIES_IDS)).sort(*periods.sort_expr(), "indicateur")
     labels = []
     for r in rows.iter_rows(named=True):
         what = "Taxis" if r["indicateur"] == "taxis_bpe" else "Taxis et VTC"
@@ -81,14 +82,17 @@ def communes_of(territoires: pl.DataFrame, t: Territory) -> pl.DataFrame:
     return communes.filter(col("code") == t.code)
 
 
-def ranking(indicateurs: pl.DataFrame, communes: pl.DataFrame, n: int | None = 20) -> pl.DataFrame:
+def ranking(indicateurs: pl.DataFrame, communes: pl.DataFrame, n: int | None = 20,
+            current: pl.DataFrame | None = None) -> pl.DataFrame:
     """Communes by latest taxi-VTC count (then population), with their taxis of 2009 and 2013.
 
-    Columns: `code`, `nom`, `population`, `taxis_2009`, `taxis_2013`, `vtc`, `vtc_pour_10000_hab`,
-    `periode`, `nature`.
+    `current`: the communes' current values (`dashboard.valeurs`), the figure every page shows;
+    without it, the same rule on `indicateurs`. Columns: `code`, `nom`, `population`,
+    `taxis_2009`, `taxis_2013`, `vtc`, `vtc_pour_10000_hab`, `periode`, `nature`.
     """
     keys = list(zip(communes["niveau"], communes["code"], strict=True))
-    last = compare.latest(indicateurs, keys, ["vtc_equipements", "vtc_pour_10000_hab"])
+    last = compare.latest(current if current is not None else indicateurs, keys,
+                          ["vtc_equipements", "vtc_pour_10000_hab"])
     vtc = last.filter(pl.col("indicateur") == "vtc_equipements").select("code", pl.col("valeur").alias("vtc"),
                                                                         "periode", "nature")
     rate = last.filter(pl.col("indicateur") == "vtc_pour_10000_hab").select(
@@ -143,8 +147,8 @@ def aires_chart(top: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def estimate_sentence(model: pl.DataFrame, measured_2018: float) -> str:
-    """How the estimate is made, with the model's real figures, in French (Markdown-safe)."""
+def estimate_sentence(model: pl.DataFrame, measured_2018: float, missing: str) -> str:
+    """How the estimate is made, with the model's real figures, and what is missing since when (Markdown-safe)."""
     parts = []
     for r in model.iter_rows(named=True):
         parts.append(
@@ -160,5 +164,5 @@ def estimate_sentence(model: pl.DataFrame, measured_2018: float) -> str:
         "L'Île-de-France représente "
         "l'aire urbaine de Paris, où l'essor des VTC a été le plus fort ; ailleurs, chaque commune reçoit la "
         "croissance moyenne du reste du pays (les grandes villes sont donc sous-estimées, les petites surestimées). "
-        "Charger la BPE en ligne (`python -m etl run bpe`) remplace cette estimation par les comptages réels."
+        + missing
     )

@@ -37,6 +37,7 @@ from typing import IO, Any
 import polars as pl
 
 from dashboard import fmt
+from etl import periods as etl_periods
 from etl.config import data_dir as default_data_dir
 from etl.indicators import NIVEAUX, PERIOD_RE
 from etl.store import atomic_path, read_manifest
@@ -75,6 +76,10 @@ PARENT_COLUMN = {"region": "code_region", "departement": "code_departement", "ep
 OF_LEVEL = {"region": "de la région", "departement": "du département", "epci": "de l'intercommunalité",
             "commune": "de la commune"}
 ALL_WORDS = {"", "all", "tout", "toutes", "tous", "*"}
+#: `--periode courante`: for each territory and indicator, the value the dashboard shows (the
+#: latest period, measured before simulated: `valeurs/courantes.parquet`, one answer per figure).
+CURRENT_WORDS = {"courante", "courantes", "current", "actuelle", "affichee", "affichée"}
+CURRENT_FILE = "valeurs/courantes.parquet"
 FRANCE_CODE = "FR"
 
 #: The mart whose sources give every extract its names, parents and populations.
@@ -146,6 +151,8 @@ class Plan:
     sources: list[dict[str, Any]]
     territory_rows: pl.Series  # long rows of each territory of `territories` (same order)
     warnings: list[str] = field(default_factory=list)
+    #: the values the dashboard shows (one per territory and indicator) rather than every period
+    courante: bool = False
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -178,12 +185,14 @@ class Plan:
             what = "-".join(domains)
         else:
             what = f"{self.indicators.height}-indicateurs"
-        if self.period_prefixes is None:
+        if self.courante:
+            when = "valeurs-courantes"
+        elif self.period_prefixes is None:
             when = "toutes-periodes"
         elif len(self.period_prefixes) == 1:
             when = self.period_prefixes[0]
         else:
-            ordered = sorted(self.period_prefixes)
+            ordered = etl_periods.sort(self.period_prefixes)
             when = f"{ordered[0]}_{ordered[-1]}"
         parts = ["extrait", LEVEL_PLURAL[self.niveau], self.scope_slug, what, when]
         if self.request.layout == "wide" and self.request.format != "geojson":
@@ -194,7 +203,8 @@ class Plan:
     def describe(self) -> str:
         """One French sentence: what the extract holds."""
         n_ind = self.indicators.height
-        periods = "toutes" if self.period_prefixes is None else ", ".join(self.period_prefixes)
+        periods = ("la valeur affichée de chaque indicateur (dernière période connue)" if self.courante else
+                   "toutes" if self.period_prefixes is None else ", ".join(self.period_prefixes))
         return (f"{self.scope} · {n_ind} indicateur{'s' if n_ind > 1 else ''} · périodes : {periods} · "
                 f"disposition {LAYOUTS[self.request.layout].split(' (')[0]} · "
                 f"{fmt.number(self.output_rows)} ligne{'s' if self.output_rows > 1 else ''}")
@@ -207,15 +217,34 @@ def indicator_files(data_dir: Path) -> list[Path]:
     return sorted((Path(data_dir) / "indicateurs").glob("*.parquet"))
 
 
-def _files(data_dir: Path) -> list[Path]:
+def _files(data_dir: Path, current: bool = False) -> list[Path]:
+    if current:
+        path = Path(data_dir) / CURRENT_FILE
+        if not path.exists():
+            raise ExportError(f"valeurs courantes absentes : {path} (reconstruire les données : python -m etl run --all)")
+        return [path]
     files = indicator_files(data_dir)
     if not files:
         raise ExportError(f"aucun fichier d'indicateurs dans {Path(data_dir) / 'indicateurs'}")
     return files
 
 
-def _scan(data_dir: Path) -> pl.LazyFrame:
-    return pl.scan_parquet(_files(data_dir))
+def _scan_file(path: Path) -> pl.LazyFrame:
+    """One file of rows in the contract's columns (the current values also carry their refusals: left out)."""
+    scan = pl.scan_parquet(path)
+    if path.name == Path(CURRENT_FILE).name:
+        scan = scan.filter(pl.col("valeur").is_not_null()).select(
+            "niveau", "code", "indicateur", "periode", "valeur", "nature", "source")
+    return scan
+
+
+def _scan(data_dir: Path, current: bool = False) -> pl.LazyFrame:
+    return pl.concat([_scan_file(f) for f in _files(data_dir, current)])
+
+
+def is_current(request: Request) -> bool:
+    """Whether the request asks for the values the dashboard shows (`periodes=("courante",)`)."""
+    return any(p.strip().lower() in CURRENT_WORDS for p in request.periodes)
 
 
 def _read(data_dir: Path, name: str) -> pl.DataFrame:
@@ -340,20 +369,28 @@ def _indicators(request: Request, catalogue: pl.DataFrame) -> pl.DataFrame:
         pl.col("indicateur").replace_strict(order, return_dtype=pl.Int32))
 
 
+def _parses(text: str) -> bool:
+    try:
+        etl_periods.parse(text)
+    except etl_periods.PeriodError:
+        return False
+    return True
+
+
 def _period_prefixes(request: Request) -> tuple[str, ...] | None:
     asked = [p.strip() for p in request.periodes]
-    if not asked or any(p.lower() in ALL_WORDS for p in asked):
+    if not asked or any(p.lower() in ALL_WORDS for p in asked) or is_current(request):
         return None
-    bad = [p for p in asked if not PERIOD_RE.match(p)]
+    bad = [p for p in asked if not PERIOD_RE.match(p) or not _parses(p)]
     if bad:
         raise ExportError(f"période mal écrite : {', '.join(bad)} (attendu AAAA, AAAA-MM ou AAAA-MM-JJ, ou « all »)")
     return tuple(dict.fromkeys(asked))
 
 
 def period_filter(prefixes: Iterable[str]) -> pl.Expr:
-    """`2024` selects 2024 and its months and days; `2024-03` selects March 2024 and its days."""
-    return pl.any_horizontal([(pl.col("periode") == p) | pl.col("periode").str.starts_with(p + "-")
-                              for p in prefixes])
+    """`2024` selects 2024 and its months and days; `2024-03` selects March 2024 and its days (typed periods)."""
+    start, end = etl_periods.start_expr(), etl_periods.end_expr()
+    return pl.any_horizontal([(start >= etl_periods.parse(p).start) & (end <= etl_periods.parse(p).end) for p in prefixes])
 
 
 def plan(request: Request, data_dir: Path | None = None) -> Plan:
@@ -371,6 +408,7 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     territories, whole, scope, slug = _territories(request, territoires, niveau)
     indicators = _indicators(request, catalogue)
     prefixes = _period_prefixes(request)
+    current = is_current(request)
     ids = indicators["indicateur"].to_list()
 
     # one pass over each indicator file, keeping counts only: per indicator, period, source and
@@ -380,22 +418,23 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     base = (pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)
     selected = pl.lit(True) if whole else pl.col("code").is_in(territories["code"].to_list())
     counts = pl.concat([
-        pl.scan_parquet(f).filter(base)
+        _scan_file(f).filter(base)
         .group_by("indicateur", "periode", "source", "nature")
         .agg(lignes=(pl.len() if whole else selected.sum()).cast(pl.Int64))
         .select(pl.lit(f.stem).alias("fichier"), pl.all())
         .collect(engine="streaming")
-        for f in _files(data_dir)
+        for f in _files(data_dir, current)
     ])
     per_territory = (
-        _scan(data_dir).filter(base & selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
+        _scan(data_dir, current).filter(base & selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
         .group_by("code").agg(lignes=pl.len().cast(pl.Int64))
         .collect(engine="streaming")
     )
     warnings: list[str] = []
     if prefixes is not None:
-        available = sorted(counts["periode"].unique().to_list())
-        unknown = [p for p in prefixes if not any(q == p or q.startswith(p + "-") for q in available)]
+        available = etl_periods.sort(counts["periode"].unique().to_list())
+        typed = [etl_periods.parse(q) for q in available]
+        unknown = [p for p in prefixes if not any(etl_periods.parse(p).contains(q) for q in typed)]
         if unknown:
             shown = ", ".join(available[:12]) + (" …" if len(available) > 12 else "") if available else "aucune"
             raise ExportError(f"période{'s' if len(unknown) > 1 else ''} sans donnée pour ces indicateurs au niveau "
@@ -418,7 +457,8 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
              territories=territories, whole_level=whole, indicators=indicators, period_prefixes=prefixes,
              columns=columns, summary=summary, wide_key=wide_key, sources=[], warnings=warnings,
              territory_rows=territories.select("code").join(per_territory, on="code", how="left",
-                                                            maintain_order="left")["lignes"].fill_null(0))
+                                                            maintain_order="left")["lignes"].fill_null(0),
+             courante=current)
     p.sources = _sources(p, read_manifest(data_dir))
     return p
 
@@ -457,7 +497,7 @@ def _wide_columns(summary: pl.DataFrame, indicators: pl.DataFrame) -> tuple[list
         summary.group_by("indicateur", "periode", "source")
         .agg(natures=pl.col("nature").unique().sort())
         .with_columns(_o=pl.col("indicateur").replace_strict(order, return_dtype=pl.Int32))
-        .sort("_o", "periode", "source")
+        .sort(["_o", *etl_periods.sort_expr(), "source"])
     )
     n_sources = dict(((r["indicateur"], r["periode"]), r["len"]) for r in
                      groups.group_by("indicateur", "periode").len().iter_rows(named=True))
@@ -523,7 +563,7 @@ def batches(p: Plan) -> Iterator[pl.DataFrame]:
     base = (pl.col("niveau") == p.niveau) & pl.col("indicateur").is_in(ids)
     if p.period_prefixes is not None:
         base = base & period_filter(p.period_prefixes)
-    scan = _scan(p.data_dir)
+    scan = _scan(p.data_dir, p.courante)
     catalogue = p.indicators.select("indicateur", "libelle", "unite")
     for chunk in _chunks(p):
         codes = chunk["code"]
@@ -537,7 +577,7 @@ def batches(p: Plan) -> Iterator[pl.DataFrame]:
             if rows.height == 0:
                 continue
             yield (
-                rows.sort("code", "indicateur", "periode", "source")
+                rows.sort(["code", "indicateur", *etl_periods.sort_expr(), "source"])
                 .join(chunk, on="code", how="left", maintain_order="left")
                 .join(catalogue, on="indicateur", how="left", maintain_order="left")
                 .select(LONG_COLUMNS)
@@ -582,9 +622,9 @@ def dictionary(p: Plan) -> pl.DataFrame:
                      "famille": meta.get("famille") or "", "domaine": meta.get("domaine") or "",
                      "licence": meta.get("licence") or ""})
     if p.request.layout == "long":
-        natures = p.summary.group_by("indicateur").agg(
+        natures = p.summary.sort(etl_periods.sort_expr()).group_by("indicateur", maintain_order=True).agg(
             pl.col("nature").unique().sort().str.join(", "), pl.col("source").unique().sort().str.join(", "),
-            pl.col("periode").min().alias("debut"), pl.col("periode").max().alias("fin"))
+            pl.col("periode").first().alias("debut"), pl.col("periode").last().alias("fin"))
         extra = {r["indicateur"]: r for r in natures.iter_rows(named=True)}
         for ind, meta in cat.items():
             e = extra.get(ind, {})

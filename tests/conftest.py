@@ -1,7 +1,14 @@
-"""Shared fixtures: the offline mirror, the committed marts, a fresh rebuild, page runs, a browser."""
+"""Shared fixtures: the offline mirror, the committed marts, a fresh rebuild, page runs, a browser.
+
+The suite runs in parallel (pytest-xdist, `-n auto --dist worksteal` in pyproject.toml). The full
+rebuild from the mirror is done once per session, whatever the number of workers (`rebuilt_data`),
+and the tests that need it are scheduled first, so that it runs while the other worker takes the rest.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import socket
@@ -9,11 +16,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
 
-from etl.config import DEFAULT_DATA_DIR, ROOT, mirror_dir
+from etl.config import ROOT, mirror_dir
+from etl.config import data_dir as data_dir_config
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -28,8 +37,8 @@ def mirror() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The committed marts (what the dashboard shows on a fresh clone)."""
-    return DEFAULT_DATA_DIR
+    """The marts the dashboard reads: the committed ones, or the folder in `OBSERVATOIRE_DATA` (a rebuild)."""
+    return data_dir_config()
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +46,42 @@ def territoires(data_dir):
     import polars as pl
 
     return pl.read_parquet(data_dir / "territoires.parquet")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest first: the tests of the full rebuild (marked `slow`) start the session, so that under
+    xdist one worker builds while the other takes the rest (`--dist worksteal`)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session")
+def rebuilt_data(tmp_path_factory, mirror) -> Path:
+    """Every mart built from the mirror into a fresh folder, once per session.
+
+    Under xdist each worker has its own session: a file lock in the folder that the workers
+    share (the parent of each one's base temp dir) makes the first one build and the others
+    wait for it and read the same folder.
+    """
+    from etl.runner import run
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if worker else root
+    out = shared / "rebuild" / "data"
+    done = shared / "rebuild" / "done.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(shared / "rebuild" / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                report = run(None, out_dir=out, mirror=mirror, progress=False)
+                done.write_text(json.dumps({"ok": report.ok, "errors": report.errors(),
+                                            "seconds": round(report.seconds, 1)}), encoding="utf-8")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    status = json.loads(done.read_text(encoding="utf-8"))
+    assert status["ok"], status["errors"]
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +127,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def is_local(url: str) -> bool:
+    """A request the app may make: to itself (127.0.0.1), or one that leaves no machine (data:, blob:)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
+
+
+class GuardedBrowser:
+    """The browser of the tests: every page's requests are recorded, and a request to a host other
+    than the app's fails the test that made it (`no_third_party`): no font host, no tile server."""
+
+    def __init__(self, browser):
+        self._browser = browser
+        self.foreign: list[str] = []
+
+    def _watch(self, context) -> None:
+        context.on("request", lambda r: None if is_local(r.url) else self.foreign.append(r.url))
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        self._watch(context)
+        return context
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        self._watch(page.context)
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
-def browser():
+def _chromium():
     """Debian's Chromium driven by Playwright. Skipped only outside CI when it is not installed."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -97,8 +173,19 @@ def browser():
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--no-first-run", "--disable-sync", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"],
         )
-        yield b
+        yield GuardedBrowser(b)
         b.close()
+
+
+@pytest.fixture
+def browser(_chromium):
+    """The browser; the test fails if any of its pages asked a host other than the app's."""
+    _chromium.foreign.clear()
+    yield _chromium
+    foreign = sorted(set(_chromium.foreign))
+    _chromium.foreign.clear()
+    if foreign:
+        pytest.fail(f"requests to hosts other than the app's: {foreign[:10]}")
 
 
 def start_server(port: int | None = None) -> tuple[subprocess.Popen, str]:
@@ -125,25 +212,49 @@ def server():
     """One server for the browser tests that do not need a fresh one."""
     proc, base = start_server()
     yield base
+    stop_server(proc)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by `start_server`; a loaded machine may need more than a few seconds."""
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
-def wait_for_app(page, timeout: float = 60) -> None:
-    """Wait until Streamlit has finished running the script."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    time.sleep(1.0)
-    while time.time() < deadline:
-        if page.query_selector('[data-testid="stStatusWidget"]') is None:
-            break
-        time.sleep(0.25)
-    time.sleep(0.5)
+def wait_for_app(page, timeout: float = 120, text: str | None = None) -> None:
+    """Wait for what the user sees: the app connected, `text` shown (when given), the script finished.
+
+    Streamlit marks its root with the script's state; after a click the state may still read
+    "notRunning" before the rerun starts, so a caller that triggers a rerun names the text that
+    the rerun shows. No fixed sleep.
+    """
+    ms = timeout * 1000
+    page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=ms)
+    if text is not None:
+        page.get_by_text(text).first.wait_for(timeout=ms)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=ms)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=ms)
+
+
+def wait_until(check, timeout: float = 30, every: float = 0.2):
+    """Poll `check()` until it returns something true (a canvas drawn, a tooltip shown); fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {getattr(check, '__doc__', None) or check}")
+        time.sleep(every)
 
 
 @pytest.fixture
 def fresh_dir(tmp_path):
-    """A copy of the committed marts that a test may modify."""
+    """A copy of the marts (committed, or `OBSERVATOIRE_DATA`) that a test may modify."""
     dst = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, dst, ignore=shutil.ignore_patterns("raw"))
+    shutil.copytree(data_dir_config(), dst, ignore=shutil.ignore_patterns("raw"))
     return dst

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import start_server, wait_for_app
+from tests.conftest import start_server, stop_server, wait_for_app, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ def test_deep_link_first_on_a_fresh_server(browser):
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{base}/?niveau=commune&code=33281")
-        wait_for_app(page)
+        wait_for_app(page, text="Bordeaux Métropole")
         heading = page.locator("h1").first
         assert heading.inner_text().strip() == "Mérignac"
         body = page.inner_text("body")
@@ -27,13 +27,12 @@ def test_deep_link_first_on_a_fresh_server(browser):
         assert "code=33281" in page.url
         # a bad code on the same server: French message, France shown
         page.goto(f"{base}/?niveau=commune&code=00000")
-        wait_for_app(page)
+        wait_for_app(page, text="introuvable")
         assert "introuvable" in page.inner_text("body")
         assert page.locator("h1").first.inner_text().strip() == "France"
         assert not errors, errors
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_server(proc)
 
 
 def test_map_tooltip_shows_names_as_text(browser, server):
@@ -45,14 +44,18 @@ def test_map_tooltip_shows_names_as_text(browser, server):
     canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    text = ""
-    for dx, dy in ((0, 0), (6, 6), (-6, 4), (10, -8)):  # hover the middle of the map, where the island is
-        page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy)
-        page.wait_for_timeout(400)
+    moves = iter([(0, 0), (6, 6), (-6, 4), (10, -8)] * 25)
+
+    def tooltip() -> str:
+        """hover the middle of the map, where the island is, until the tooltip shows"""
         tip = page.query_selector(".deck-tooltip")
-        text = tip.inner_text() if tip and tip.is_visible() else ""
-        if text:
-            break
+        if tip and tip.is_visible() and tip.inner_text():
+            return tip.inner_text()
+        dx, dy = next(moves)
+        page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy)
+        return ""
+
+    text = wait_until(tooltip, timeout=40, every=0.3)
     assert "L'Île-d'Yeu" in text, text
     assert "&#x27;" not in text and "&amp;" not in text
 
@@ -61,12 +64,11 @@ def test_clicking_a_point_of_the_quadrant_selects_that_territory(browser, server
     page = browser.new_page(viewport={"width": 1400, "height": 1800}, locale="fr-FR")
     page.goto(f"{server}/equilibre?niveau=commune&code=33063")
     wait_for_app(page)
-    plot = page.locator(".js-plotly-plot").first
-    plot.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    # where Mérignac (33281) is drawn: Plotly's own axes convert data to pixels
-    target = page.evaluate("""() => {
+    # where Mérignac (33281) is drawn, once Plotly has drawn: its own axes convert data to pixels
+    locate = """() => {
         const gd = document.querySelector('.js-plotly-plot');
+        if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis || !gd.querySelector('.nsewdrag')) return null;
+        gd.scrollIntoView({block: 'center'});
         for (const trace of gd.data) {
             const i = (trace.customdata || []).indexOf('33281');
             if (i >= 0) {
@@ -75,10 +77,15 @@ def test_clicking_a_point_of_the_quadrant_selects_that_territory(browser, server
                 return {x: box.left + xa.l2p(trace.x[i]), y: box.top + ya.l2p(trace.y[i])};
             }
         }
-        return null;
-    }""")
-    assert target is not None, "Mérignac is not in the quadrant"
+        return 'absent';
+    }"""
+    target = wait_until(lambda: page.evaluate(locate), timeout=60, every=0.3)
+    target = wait_until(lambda: page.evaluate(locate), timeout=10)  # again, after the scroll
+    assert target != "absent", "Mérignac is not in the quadrant"
     page.mouse.click(target["x"], target["y"])
     page.wait_for_url("**code=33281**", timeout=30000)
+    # the shared header names the selected territory in bold, first thing in the page
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"] strong')?.innerText.trim()"
+                           " === 'Mérignac'", timeout=60_000)
     wait_for_app(page)
     assert "Mérignac" in page.inner_text('[data-testid="stMain"]')

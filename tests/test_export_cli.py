@@ -44,10 +44,14 @@ def test_cli_format_from_extension_and_wide(tmp_path):
 def test_cli_csv_writes_its_companion(tmp_path):
     res = etl("export", "--niveau", "region", "--indicateurs", "population", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    files = sorted(p.name for p in tmp_path.iterdir())
+    # without --out: the git-ignored exports/ folder of the current directory, nothing beside it
+    assert [p.name for p in tmp_path.iterdir()] == ["exports"]
+    files = sorted(p.name for p in (tmp_path / "exports").iterdir())
     assert files == ["extrait_regions_france_population_toutes-periodes.csv",
                      "extrait_regions_france_population_toutes-periodes_sources.txt"]
-    assert (tmp_path / files[0]).read_bytes().startswith(b"\xef\xbb\xbfniveau;code;nom")
+    assert (tmp_path / "exports" / files[0]).read_bytes().startswith(b"\xef\xbb\xbfniveau;code;nom")
+    regions = pl.read_csv(tmp_path / "exports" / files[0], separator=";", infer_schema=False)
+    assert regions["code"].n_unique() == 18
 
 
 @pytest.mark.parametrize(("args", "named"), [

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-import time
 
 import openpyxl
 import polars as pl
 import pytest
 
 from dashboard import extracts, fmt
-from etl import export
-from etl.config import DEFAULT_DATA_DIR
+from etl import export, registry
+from etl.config import data_dir as configured_data_dir
 from etl.store import read_manifest
 
 DONNEES = "dashboard/pages/donnees.py"
@@ -82,10 +81,14 @@ def test_donnees_indicators_by_domain_and_period(app, data_dir):
     labels = at.multiselect(key="ext_indicateurs").options
     assert "Territoire › contexte › Densité de population (hab./km²)" in labels
     at.multiselect(key="ext_indicateurs").set_value(["logements"]).run()
-    assert at.multiselect(key="ext_periodes_region").options == ["2021"]
+    # the figure every page shows first, then the periods of the data
+    assert at.multiselect(key="ext_periodes_region").options == [
+        "Valeur affichée par l'observatoire (dernière période de chaque indicateur)", "2021"]
     at.multiselect(key="ext_periodes_region").set_value(["2021"]).run()
     assert not at.exception
     assert "Toutes les régions de France · 1 indicateur · périodes : 2021" in _texts(at)
+    at.multiselect(key="ext_periodes_region").set_value(["courante"]).run()  # the figures the pages show
+    assert "périodes : la valeur affichée de chaque indicateur" in _texts(at)
     # domains in French, in the menu's order: context, collaborative, platforms, composite indices
     domains = at.pills(key="ext_domaines").options
     assert sorted(domains) == sorted(extracts.domain_label(d) for d in catalogue["domaine"].unique())
@@ -159,7 +162,9 @@ def test_dictionnaire_filters_from_a_link(app, data_dir):
     manifest = extracts.sources_view(read_manifest(data_dir))
     assert len(sources) == manifest.height == len(read_manifest(data_dir)["sources"])
     contours = sources[sources["Source"] == "contours"].iloc[0]
-    assert contours["Adresse en ligne"].startswith("https://etalab-datasets.geo.data.gouv.fr/")
+    declared = registry.sources()["contours"]
+    assert contours["Adresse en ligne"] == declared.resources_[0].url  # the publisher's, as the source declares it
+    assert contours["Provenance"] == declared.provenance  # which address and why
     assert contours["Autres fichiers"] == 3 and contours["Récupéré le"].endswith("2026")
 
 
@@ -226,8 +231,7 @@ def test_browser_downloads_an_xlsx(browser, server, tmp_path):
     page.goto(f"{server}/donnees?niveau=departement&code=33")
     wait_for_app(page)
     page.get_by_text("Excel (XLSX)", exact=True).click()
-    wait_for_app(page)
-    page.get_by_text("extrait_communes_33_tous-indicateurs_toutes-periodes.xlsx").wait_for(timeout=60_000)
+    wait_for_app(page, text="extrait_communes_33_tous-indicateurs_toutes-periodes.xlsx")
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Télécharger").click()
     download = info.value
@@ -255,12 +259,9 @@ def test_browser_source_note_opens_the_dictionary(browser, server):
     with context.expect_page(timeout=60_000) as info:
         link.click()
     dico = info.value
-    wait_for_app(dico)
-    deadline = time.time() + 30
-    while time.time() < deadline and "Densité de population" not in dico.inner_text("body"):
-        time.sleep(0.5)
+    wait_for_app(dico, text="Densité de population")
     assert "/dictionnaire?indicateur=population" in dico.url
     body = dico.inner_text("body")
-    n = pl.read_parquet(DEFAULT_DATA_DIR / "catalogue.parquet").height
+    n = pl.read_parquet(configured_data_dir() / "catalogue.parquet").height  # the folder the server reads
     assert "Population municipale" in body and f"3 indicateurs sur {n}," in body
     context.close()

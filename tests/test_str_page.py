@@ -4,7 +4,6 @@ the snapshot in the URL, and a listing whose name is HTML (shown as text in tool
 from __future__ import annotations
 
 import json
-import time
 
 import polars as pl
 import pytest
@@ -13,7 +12,7 @@ import streamlit as st
 from dashboard import fmt
 from dashboard import locations as loc
 from dashboard.territory import Territory
-from tests.conftest import start_server, wait_for_app
+from tests.conftest import start_server, stop_server, wait_for_app, wait_until
 
 PAGE = "dashboard/pages/locations_courte_duree.py"
 XSS = "<img src=x onerror=alert(1)>"
@@ -188,23 +187,27 @@ def test_no_script_runs_from_a_listing_name(browser, xss_data):
         page.goto(f"{base}/locations-courte-duree?niveau=commune&code=33004&instantane=2024-03")
         wait_for_app(page)
         chart = page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
-        time.sleep(3)
         box = chart.bounding_box()
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        tooltip = ""
-        for dx, dy in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (2, 2), (-2, -2)]:
-            page.mouse.move(cx + dx, cy + dy)
-            time.sleep(0.8)
+        moves = iter([(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (2, 2), (-2, -2)] * 20)
+
+        def tooltip() -> str:
+            """the listing's tooltip, hovering around the middle of the map until it shows"""
             tip = page.query_selector(".deck-tooltip")
-            tooltip = tip.inner_text() if tip else ""
-            if "img" in tooltip:
-                break
-        assert XSS in tooltip  # shown as the text it is (not "&lt;img…", not an image)
+            text = tip.inner_text() if tip else ""
+            if "img" in text:
+                return text
+            dx, dy = next(moves)
+            page.mouse.move(cx + dx, cy + dy)
+            return ""
+
+        tooltip_text = wait_until(tooltip, timeout=60, every=0.4)
+        assert XSS in tooltip_text  # shown as the text it is (not "&lt;img…", not an image)
         page.locator("#annonces").scroll_into_view_if_needed()
-        time.sleep(2)
+        # the listings table is on screen (the first table shown; others sit in closed expanders)
+        page.locator('[data-testid="stDataFrame"]:visible').first.wait_for(timeout=60_000)
         assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
         assert dialogs == []
         assert not page.query_selector_all('[data-testid="stException"]')
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_server(proc)

@@ -101,3 +101,70 @@ def test_roll_up_keeps_null_when_no_commune_has_data():
     assert got[("epci", "e2")] is None
     assert got[("departement", "d")] == 3.0
     assert got[("france", "FR")] == 3.0
+
+
+# -- issue #11: density over the same communes (point 6), housing 2021 in the 2026 geography (point 8) --
+def _mirror_communes(mirror) -> pl.DataFrame:
+    import json
+
+    rows = json.loads((mirror / "geo-api-gouv" / "communes.json").read_text(encoding="utf-8"))
+    return pl.DataFrame([{"code": c["code"], "nom": c["nom"], "code_epci": c.get("codeEpci"),
+                          "code_departement": c["codeDepartement"], "population": c.get("population") or 0,
+                          "codes_postaux": c.get("codesPostaux") or []} for c in rows])
+
+
+def test_parent_density_divides_the_population_of_the_communes_that_have_a_surface(territoires, mirror):
+    """Mauges Communauté holds Orée d'Anjou, which has no polygon: its density was 16 % too high."""
+    communes = _mirror_communes(mirror).filter(pl.col("code_epci") == "200060010")
+    surfaces = territoires.filter(pl.col("niveau") == "commune").select("code", "superficie_km2")
+    mauges = communes.join(surfaces, on="code")
+    without = mauges.filter(pl.col("superficie_km2").is_null())
+    assert without["code"].to_list() == ["49126"]  # Orée d'Anjou
+    with_area = mauges.filter(pl.col("superficie_km2").is_not_null())
+    expected = with_area["population"].sum() / with_area["superficie_km2"].sum()
+    epci = _one(territoires, "epci", "200060010")
+    assert epci["densite_hab_km2"] == pytest.approx(expected)
+    assert epci["population"] / epci["superficie_km2"] > expected * 1.15  # the old, wrong figure
+    # a parent whose communes all have a polygon is unchanged: population / surface
+    gironde = _one(territoires, "departement", "33")
+    assert gironde["densite_hab_km2"] == pytest.approx(gironde["population"] / gironde["superficie_km2"])
+
+
+def test_communes_whose_2021_dwellings_are_elsewhere_are_flagged(territoires, mirror, data_dir):
+    """Communes re-created since 2021 have no dwellings; the commune that held them has too many."""
+    communes = _mirror_communes(mirror)
+    housing = pl.read_csv(mirror / "insee-logement" / "base-cc-logement-2021-extrait.csv", separator=";",
+                          schema_overrides={"CODGEO": pl.String})
+    passage = pl.read_csv(mirror / "cog-passage" / "passage-codes-communes-cog2026.csv", separator=";",
+                          infer_schema=False)
+    in_file = set(housing["CODGEO"]) | set(passage.filter(pl.col("code_ancien").is_in(housing["CODGEO"].implode()))
+                                           ["code_2026"])
+    covered = {c[:3] if c.startswith("97") else c[:2] for c in housing["CODGEO"]}
+    orphans = communes.filter((pl.col("population") > 0) & ~pl.col("code").is_in(list(in_file))
+                              & pl.col("code_departement").is_in(list(covered)))
+    assert sorted(orphans["code"]) == ["15031", "15035", "15047", "15171", "60694", "85165", "85212"]
+    # the holder of L'Oie's and Sainte-Florence's dwellings: the commune of their EPCI and postal code with the
+    # most main residences per inhabitant
+    rp = housing.select(pl.col("CODGEO").alias("code"), pl.col("P21_RP").alias("rp"))
+    near = communes.explode("codes_postaux").filter(
+        (pl.col("codes_postaux") == "85140") & (pl.col("code_epci") == "200071918")).unique("code").join(rp, on="code")
+    holder = near.with_columns(r=pl.col("rp") / pl.col("population")).sort("r", descending=True)["code"][0]
+    assert holder == "85084"
+    # and communes with more main residences than 0.9 per inhabitant (a household has a person at least)
+    high = communes.join(rp, on="code").filter((pl.col("population") >= 50) & (pl.col("rp") > 0.9 * pl.col("population")))
+    expected = set(orphans["code"]) | {holder} | set(high["code"])
+    assert expected == {"15031", "15035", "15047", "15141", "15171", "60054", "60694", "85084", "85165", "85212"}
+    flagged = territoires.filter(pl.col("note_logements").is_not_null())
+    assert set(flagged["code"]) == expected
+    assert "Essarts-en-Bocage (85084)" in _one(territoires, "commune", "85165")["note_logements"]
+    assert "L'Oie (85165) et Sainte-Florence (85212)" in _one(territoires, "commune", "85084")["note_logements"]
+    # their housing figures are out of `indicateurs`, and the figure the pages show says why
+    rows = pl.read_parquet(data_dir / "indicateurs" / "territoires.parquet")
+    assert rows.filter(pl.col("code").is_in(list(expected)) & pl.col("indicateur").is_in(
+        ["logements", "part_residences_secondaires"]) & (pl.col("niveau") == "commune")).height == 0
+    current = pl.read_parquet(data_dir / "valeurs" / "courantes.parquet").filter(
+        (pl.col("niveau") == "commune") & (pl.col("code") == "85084") & (pl.col("indicateur") == "part_residences_secondaires"))
+    assert current["valeur"].item() is None and "surévalués" in current["raison"].item()
+    # the parents' sums are right: the EPCI holds them all
+    epci = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code_epci") == "200071918"))
+    assert _one(territoires, "epci", "200071918")["logements"] == epci["logements"].sum()

@@ -159,15 +159,24 @@ def test_coverage_on_a_hand_made_case():
     assert out["population_10km"].sum() / out["population_mesuree"].sum() == pytest.approx(100 / 11_100)
 
 
-def test_coverage_shares_are_population_weighted(data_dir, territoires, ind):
+@pytest.fixture(scope="module")
+def exact_km(territoires, lieux) -> pl.DataFrame:
+    """Every commune centre's exact distance to its nearest place, by brute force (chunks of 2,000 communes)."""
+    com = territoires.filter(pl.col("niveau") == "commune").drop_nulls("longitude").select(
+        "code", "population", "longitude", "latitude")
+    lon, lat = lieux["longitude"].to_numpy()[None, :], lieux["latitude"].to_numpy()[None, :]
+    out = []
+    for part in com.iter_slices(2_000):
+        d = haversine_km(part["longitude"].to_numpy()[:, None], part["latitude"].to_numpy()[:, None], lon, lat)
+        out.append(part.select("code", "population").with_columns(d=pl.Series(d.min(axis=1))))
+    return pl.concat(out)
+
+
+def test_coverage_shares_are_population_weighted(exact_km, ind):
     """France's share within 10 km = population of communes whose centre is within 10 km / population."""
-    communes = territoires.filter(pl.col("niveau") == "commune").select("code", "population")
-    dist = ind.filter((pl.col("niveau") == "commune") & (pl.col("indicateur") == "distance_tiers_lieu_km")).select(
-        "code", pl.col("valeur").alias("d"))
-    both = communes.join(dist, on="code")
-    assert both.height == 34_875 - 8  # the 8 communes without polygon have no centre
+    assert exact_km.height == 34_875 - 8  # the 8 communes without polygon have no centre
     for r in (10, 20):
-        expected = both.filter(pl.col("d") <= r)["population"].sum() / both["population"].sum() * 100
+        expected = exact_km.filter(pl.col("d") <= r)["population"].sum() / exact_km["population"].sum() * 100
         assert value(ind, "france", "FR", f"part_pop_{r}km_tiers_lieu") == pytest.approx(expected)
     # a commune is all in or all out
     assert set(ind.filter((pl.col("niveau") == "commune") & (pl.col("indicateur") == "part_pop_10km_tiers_lieu"))
@@ -175,6 +184,17 @@ def test_coverage_shares_are_population_weighted(data_dir, territoires, ind):
     assert value(ind, "commune", "75056", "part_pop_10km_tiers_lieu") == 100.0
     # Mayotte has no listed place: its nearest is in La Réunion, 1,400 km away
     assert value(ind, "commune", "97611", "distance_tiers_lieu_km") > 1_300
+
+
+def test_radius_tested_on_the_exact_distance_not_the_rounded_one(exact_km, ind):
+    """Issue #11, point 7: a centre at 10.002 km displays as 10.00 km but is not within 10 km."""
+    edge = exact_km.filter(((pl.col("d") > 10) & (pl.col("d") < 10.005)) | ((pl.col("d") > 20) & (pl.col("d") < 20.005)))
+    assert edge.height >= 5  # Notre-Dame-de-Mésage (38279) is 10.002 km from its nearest place, among others
+    for code, d in edge.select("code", "d").iter_rows():
+        assert round(d, 2) <= (10 if d < 15 else 20)  # what the rounded test counted as covered
+        radius = 10 if d < 15 else 20
+        assert value(ind, "commune", code, f"part_pop_{radius}km_tiers_lieu") == 0.0, code
+        assert value(ind, "commune", code, "distance_tiers_lieu_km") == pytest.approx(round(d, 2))
 
 
 def test_nearest_distance_matches_a_brute_force_check(territoires, lieux, ind):

@@ -233,6 +233,24 @@ def test_real_bpe_counts_replace_the_estimate(tmp_path, data_dir, history):
     assert set(last["nature"]) == {"reel"} and set(last["periode"]) == {"2024"}
 
 
+def test_growth_since_2013_is_measured_only_with_the_live_bpe(tmp_path, data_dir, history, raw_taxis, territoires):
+    """Issue #11, point 4: the platform component is the growth of taxi-VTC since 2013, never the taxi level."""
+    bpe = registry.sources()["bpe"].parse({"main": write_bpe_zip(tmp_path / "b.zip")},
+                                          FetchContext(mirror=None, raw_dir=tmp_path))
+    ind = build_vtc(data_dir, history, {"bpe": bpe}).indicateurs
+    paris_2013 = raw_taxis.filter(pl.col("code_commune").str.starts_with("751"))["nb_taxi_2013"].sum()
+    assert value(ind, "commune", "75056", "vtc_hausse_depuis_2013", "2024") == 18_702 - paris_2013
+    pop = territoires.filter((pl.col("niveau") == "commune") & (pl.col("code") == "75056"))["population"].item()
+    assert value(ind, "commune", "75056", "vtc_hausse_pour_10000_hab", "2024") == pytest.approx(
+        (18_702 - paris_2013) / pop * 10_000)
+    # a commune absent from the BPE has no taxi-VTC today: its growth is minus its 2013 taxis
+    creuse = raw_taxis.filter(pl.col("code_commune") == "23077")["nb_taxi_2013"].item()
+    assert value(ind, "commune", "23077", "vtc_hausse_depuis_2013", "2024") == -creuse
+    # without the live BPE (the embedded data), the growth is not there: never estimated
+    offline = pl.read_parquet(data_dir / "indicateurs" / "vtc.parquet")
+    assert offline.filter(pl.col("indicateur").str.starts_with("vtc_hausse")).height == 0
+
+
 # -- Sirene alternative --------------------------------------------------------------------------------
 SIRENE_HEADER = (
     "siren,nic,siret,statutDiffusionEtablissement,dateCreationEtablissement,trancheEffectifsEtablissement,"
@@ -277,21 +295,27 @@ def write_sirene(path: Path, rows: list[str]) -> Path:
 
 def test_sirene_parser_and_partial_coverage(tmp_path, data_dir, history):
     assert len(SIRENE_HEADER.split(",")) == 57
-    f75 = write_sirene(tmp_path / "geo_siret_75.csv.gz", [
-        sirene_row("81234567800011", "75108", "A", "49.32Z", "2024-03-01T02:13:45", "TAXI, VTC & CO"),
-        sirene_row("81234567800029", "75111", "A", "49.32Z", "2024-02-11T10:00:00"),
-        sirene_row("81234567800037", "75111", "A", "49.32Z", "2023-12-30T10:00:00"),
-        sirene_row("81234567800045", "75111", "F", "49.32Z", "2022-01-05T10:00:00"),  # closed
-        sirene_row("81234567800052", "75108", "A", "56.10A", "2024-01-05T10:00:00"),  # a restaurant
-    ])
-    f33 = write_sirene(tmp_path / "geo_siret_33.csv.gz", [
+    # Paris comes as one file per arrondissement (geo_siret_75101 ... 75120)
+    paris = {
+        "75108": [sirene_row("81234567800011", "75108", "A", "49.32Z", "2024-03-01T02:13:45", "TAXI, VTC & CO"),
+                  sirene_row("81234567800052", "75108", "A", "56.10A", "2024-01-05T10:00:00")],  # a restaurant
+        "75111": [sirene_row("81234567800029", "75111", "A", "49.32Z", "2024-02-11T10:00:00"),
+                  sirene_row("81234567800037", "75111", "A", "49.32Z", "2023-12-30T10:00:00"),
+                  sirene_row("81234567800045", "75111", "F", "49.32Z", "2022-01-05T10:00:00")],  # closed
+    }
+    files = {}
+    for i in range(1, 21):
+        code = f"751{i:02d}"
+        rows = paris.get(code, [sirene_row(f"8{i:02d}34567800011", code, "A", "56.10A", "2023-05-05T10:00:00")])
+        files[f"dep_{code}"] = write_sirene(tmp_path / f"geo_siret_{code}.csv.gz", rows)
+    files["dep_33"] = write_sirene(tmp_path / "geo_siret_33.csv.gz", [
         sirene_row("82234567800019", "33063", "A", "49.32Z", "2024-03-02T08:00:00"),
     ])
-    with gzip.open(f75, "rt", encoding="utf-8") as fh:  # the hand-written file is a valid 57-column CSV
-        assert pl.read_csv(io.StringIO(fh.read()), infer_schema=False).shape == (5, 57)
+    with gzip.open(files["dep_75111"], "rt", encoding="utf-8") as fh:  # the hand-written file is a valid 57-column CSV
+        assert pl.read_csv(io.StringIO(fh.read()), infer_schema=False).shape == (3, 57)
     src = registry.sources()["sirene_vtc"]
-    parsed = src.parse({"dep_75": f75, "dep_33": f33}, FetchContext(mirror=None, raw_dir=tmp_path))
-    assert parsed.rows_read == 6
+    parsed = src.parse(files, FetchContext(mirror=None, raw_dir=tmp_path))
+    assert parsed.rows_read == 2 + 3 + 18 + 1
     assert dict(parsed.frame.iter_rows()) == {"33063": 1, "75108": 1, "75111": 2}
     assert parsed.tables["couverture"].rows() == [("33", "2024-03"), ("75", "2024-03")]
     assert "enseigne1Etablissement" not in parsed.frame.columns
@@ -332,16 +356,16 @@ def test_sirene_departements_option():
     ctx = FetchContext(mirror=None, raw_dir=Path("/x"), options={"sirene_departements": "33, 2a,971"})
     assert [r.url.rsplit("/", 1)[1] for r in src.resources(ctx)] == [
         "geo_siret_33.csv.gz", "geo_siret_2A.csv.gz", "geo_siret_971.csv.gz"]
-    assert len(src.resources(FetchContext(mirror=None, raw_dir=Path("/x")))) == 101
+    assert len(src.resources(FetchContext(mirror=None, raw_dir=Path("/x")))) == 100 + 20  # Paris: 20 files
     with pytest.raises(SourceError, match="inconnu"):
         src.resources(FetchContext(mirror=None, raw_dir=Path("/x"), options={"sirene_departements": "20"}))
 
 
 # -- the run: live-only sources, the choice between them ---------------------------------------------------
 def test_vtc_source_option_chooses_what_is_fetched(data_dir):
-    needed, _ = plan(None, data_dir, {})
+    needed = plan(None, data_dir, {}).needed
     assert "bpe" in needed and "sirene_vtc" not in needed
-    needed, _ = plan(None, data_dir, {"vtc_source": "sirene"})
+    needed = plan(None, data_dir, {"vtc_source": "sirene"}).needed
     assert "sirene_vtc" in needed and "bpe" not in needed
 
 
@@ -351,6 +375,7 @@ def test_live_only_sources_are_absent_from_the_mirror(mirror, fresh_dir):
     # asked for by name in a mirror run: an error; the estimate is rebuilt anyway
     report = run(["bpe"], out_dir=fresh_dir, mirror=mirror, progress=False)
     status = {s.name: s.status for s in report.sources}
-    assert status == {"bpe": "erreur", "bpe_historique": "ok", "cog_passage": "ok"}
+    # the others are read from their current files (the mirror's), not fetched (`etl run SOURCE`)
+    assert status == {"bpe": "erreur", "bpe_historique": "réutilisé", "cog_passage": "réutilisé"}
     assert [(m.name, m.status) for m in report.marts] == [("vtc", "ok"), ("equilibre", "ok")]
     assert "pas de copie dans le miroir" in report.errors()[0]

@@ -54,7 +54,7 @@ def test_nice(app, ind):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Taxis (BPE, avant les VTC)"] == "296 équipements"
     assert metrics["Taxis et VTC (estimation)"] == "391 équipements"  # 296 x 27,709 / 20,980
-    assert metrics["Taxis et VTC en France, 2018"] == "68\u202f169"
+    assert metrics["Taxis et VTC en France, 2018 (fichier par aire urbaine)"] == "68\u202f169"
     ranking = table_with(at, "Taxis 2013")
     assert ranking["Commune"].iloc[0] == "Nice"  # first in its intercommunality
     assert ranking.shape[0] == 20
@@ -97,3 +97,20 @@ def test_ranking_and_context(ind, territoires, data_dir):
     assert (ctx["total_2013"], ctx["total_2018"]) == (34_995, 68_169)
     assert ctx["part_paris_hausse_pct"] == pytest.approx((40_460 - 14_015) / (68_169 - 34_995) * 100)
     assert v.top_aires(aires, 3)["libelle"].to_list() == ["Paris", "Lyon", "Nice"]
+
+
+def test_two_2013_counts_on_one_page_say_what_they_are(app, mirror):
+    """Issue #11, point 9: 35,590 and 34,995 taxis stood on one page for different things, unexplained."""
+    per_commune = pl.read_csv(mirror / "bpe-historique/bpe_taxi_par_commune_2009_2013.csv", infer_schema=False)
+    per_area = pl.read_csv(mirror / "bpe-historique/bpe_E101_taxi_vtc_par_aire_urbaine2010_2013_2018.csv",
+                           infer_schema=False)
+    taxis = per_commune["nb_taxi_2013"].cast(pl.Int64).sum()  # 35,590
+    e101 = per_area["nb_2013"].cast(pl.Int64).sum()  # 34,995
+    at = app(PAGE, niveau="france", code="FR")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Taxis (BPE, avant les VTC)"] == with_unit(taxis, "équipements", 0)
+    assert metrics["Taxis et VTC en France, 2013 (fichier par aire urbaine)"] == fmt.number(e101)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{fmt.number(e101)} équipements « Taxi - VTC »" in captions
+    assert f"{fmt.number(taxis)} « taxis (BPE, avant les VTC) »" in captions
+    assert f"diffèrent de {fmt.number(taxis - e101)} équipements" in captions

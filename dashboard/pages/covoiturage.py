@@ -3,9 +3,10 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, fmt, layout, maps, state
+from dashboard import compare, data, fmt, freshness, layout, maps, state, valeurs
 from dashboard import covoiturage as cov
 from dashboard.territory import parents
+from etl import periods as etl_periods
 
 PERIOD_PARAM = "periode"
 KIND_KEY, VALUE_KEY, SEEN_KEY = "covoit_type_periode", "covoit_periode", "covoit_periode_url"
@@ -26,12 +27,13 @@ try:
     aires = data.table("covoiturage/aires.parquet")
     campagnes = data.table("covoiturage/campagnes.parquet")
 except FileNotFoundError:
-    st.warning("Les données de covoiturage ne sont pas encore construites (python -m etl run rpc bnlc "
-               "incitations_covoiturage mobilites_durables).")
+    st.warning(freshness.missing_sentence("Les données de covoiturage manquent dans ce dossier de données",
+                                          data.manifest(), ["rpc", "bnlc", "incitations_covoiturage",
+                                                            "mobilites_durables"]))
     st.stop()
 
 # -- period (kept in the URL: ?periode=2024, 2024-T1 or 2024-03) -------------------------------
-available = sorted(mensuel["mois"].unique().to_list())
+available = etl_periods.sort(mensuel["mois"].unique().to_list())
 options = cov.periods(available)
 period, message = cov.parse_period(st.query_params.get(PERIOD_PARAM), available)
 if message:
@@ -72,14 +74,11 @@ vintage = f"{period.label}{' (données simulées)' if simulated else ''}"
 
 # -- key figures ------------------------------------------------------------------------------
 keys = [t.key, *[p.key for p in chain]]
-stocks = compare.latest(data.indicateurs(), keys, ["covoit_aires", "covoit_places_aires",
-                                                  "covoit_places_aires_pour_10000_hab", "covoit_campagne_incitation",
-                                                  "covoit_part_pop_campagne", "covoit_aires_capacite_inconnue"])
 
 
 def stock(niveau: str, code: str, indicator: str) -> float | None:
-    row = stocks.filter((pl.col("niveau") == niveau) & (pl.col("code") == code) & (pl.col("indicateur") == indicator))
-    return row["valeur"][0] if row.height else None
+    """A figure of the carpool places and campaigns: the one answer of `dashboard.valeurs`."""
+    return valeurs.valeur(niveau, code, indicator).valeur
 
 
 nearest = next((p for p in chain if p.niveau != "france"), None)
@@ -105,8 +104,9 @@ cards = [
      None),
     ("Pers. par voiture", fmt.number(get("taux_occupation"), 2),
      "Taux d'occupation (observatoire) : (km passagers + km conducteurs) / km conducteurs", ("taux_occupation", "", 2)),
-    ("Avec incitation", fmt.with_unit(get("part_incitation"), "%", 1), "Part des trajets avec incitation financière",
-     None),
+    ("Avec incitation", fmt.with_unit(get("part_incitation"), "%", 1),
+     "Part des trajets avec une incitation financière de toute origine (collectivité, employeur, opérateur, "
+     "programme national) : pas seulement les campagnes des collectivités", None),
     ("CO2 évité", fmt.with_unit(get("co2_evite_t"), "t", 1), "195 g par km passager (ADEME)", None),
 ]
 cols = [*st.columns(3), *st.columns(3)]
@@ -122,8 +122,8 @@ if mine is None:
 elif period.kind == "mois" and mine["trajets"] < cov.SMALL_COUNT:
     st.caption(f"Effectif faible (moins de {cov.SMALL_COUNT} trajets dans le mois) : le registre ne publie pas ces "
                "communes ; chiffre à lire avec prudence.")
-real = compare.latest(data.indicateurs().filter(pl.col("source") == "mobilites_durables"),
-                      [k for k in keys if k[0] in ("epci", "commune")], ["covoit_trajets"])
+real = valeurs.valeurs([k for k in keys if k[0] in ("epci", "commune")], ["covoit_trajets"]).filter(
+    pl.col("source") == "mobilites_durables")
 for r in real.iter_rows(named=True):
     who = next((x.nom for x in [t, *chain] if x.key == (r["niveau"], r["code"])), r["code"])
     st.caption(f"Total réel {r['periode']} publié pour {layout.md(who)} (tableau de bord des mobilités durables, "
@@ -150,7 +150,11 @@ with cols[3]:
         st.metric("Population couverte", fmt.with_unit(share, "%", 1),
                   help="Part de la population dont l'EPCI organise une campagne d'incitation au covoiturage")
     else:
-        st.metric("Campagne d'incitation", fmt.NO_DATA if campaign is None else ("oui" if campaign else "non"))
+        st.metric("Campagne d'incitation", fmt.NO_DATA if campaign is None else ("oui" if campaign else "non"),
+                  help="Campagne d'incitation financière organisée par l'intercommunalité (liste d'avril 2026). Des "
+                       "trajets peuvent être incités sans elle (employeur, opérateur, programme national) : voir "
+                       "« Avec incitation ».")
+        st.caption("de l'intercommunalité (liste d'avril 2026)")
 epci_code = t.code if t.niveau == "epci" else t.code_epci
 active = campagnes.filter(pl.col("code_siren") == epci_code) if epci_code else campagnes.head(0)
 campaign_text = None

@@ -54,6 +54,8 @@ sources = extracts.sources_view(manifest)
 if sources.height:
     st.dataframe(sources, hide_index=True, width="stretch", column_config={
         "Adresse en ligne": st.column_config.LinkColumn(),
+        "Provenance": st.column_config.TextColumn(width="medium", help="l'adresse lue : le fichier du producteur "
+                                                  "ou une copie publique, et pourquoi"),
         "Page": st.column_config.LinkColumn(),
         "Lignes lues": st.column_config.NumberColumn(format="localized"),
         "Lignes rejetées": st.column_config.NumberColumn(format="localized"),

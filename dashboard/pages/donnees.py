@@ -7,8 +7,8 @@ come from `dashboard.extracts`.
 import polars as pl
 import streamlit as st
 
-from dashboard import data, extracts, fmt, layout, state
-from etl import config, export
+from dashboard import data, extracts, fmt, guard, layout, state
+from etl import export
 
 FORMAT_LABELS = {"csv-fr": "CSV pour Excel (français)", "csv": "CSV standard", "xlsx": "Excel (XLSX)",
                  "parquet": "Parquet", "geojson": "GeoJSON (carte)"}
@@ -127,8 +127,9 @@ if where is not None:
                                  indicateurs=ids, periodes=tuple(periodes), layout=shape, format=fmt_id)
         try:
             with st.spinner("Préparation de l'extrait…"):
-                built = extracts.build(request, str(config.data_dir()))
-        except export.ExportError as exc:
+                built = guard.call(extracts.build, request, str(data.folder()), data.version(),
+                                   what="la préparation de l'extrait", timeout=3 * guard.DEFAULT_TIMEOUT)
+        except (export.ExportError, guard.Stalled) as exc:
             st.error(f"Extrait impossible : {layout.md(str(exc))}", icon="⚠️")
         else:
             st.markdown(f"**{layout.md(built.describe)}**")

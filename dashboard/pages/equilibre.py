@@ -1,24 +1,27 @@
-"""Page "Équilibre collaboratif / plateformes": the two indices, quadrant, bivariate map, ranking, peers, brief."""
+"""Page "Équilibre collaboratif / plateformes": what the indices rest on, the verdict, quadrant, map, ranking."""
 
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, equilibre, fiche, fmt, layout, maps, state
+from dashboard import compare, data, equilibre, fiche, fmt, guard, layout, maps, state, valeurs
 from dashboard.territory import LEVEL_LABELS
-from etl.indices import COMPONENTS
+from etl.indices import COMPONENT_META, COMPONENTS, MIN_TERRITORIES
 
 t = state.current()
 territoires = data.territoires()
 ranks = data.table("equilibre/rangs.parquet")
+stored = data.table("equilibre/indices.parquet")
 row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
 names = {(n, c): nom for n, c, nom in territoires.select("niveau", "code", "nom").iter_rows()}
 labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
+TITLES = {"indice_collaboratif": "Adoption collaborative", "indice_plateformes": "Pénétration des plateformes"}
 
 st.title("Collaboratif ou plateformes ?")
 st.caption(
     "Deux indices de 0 à 100 situent le territoire parmi ceux de même niveau : l'adoption collaborative locale "
     "(covoiturage, aires, incitations, tiers-lieux) et la pénétration des plateformes commerciales (locations de "
-    "courte durée, VTC). Chaque indice est la moyenne des rangs centiles de ses composantes disponibles."
+    "courte durée, essor des VTC). Chaque indice est la moyenne des rangs centiles de toutes les composantes classées "
+    "à ce niveau ; un territoire auquel il en manque une n'a pas de note."
 )
 
 # -- state from the URL: the group shown and the unticked components --------------------------
@@ -45,95 +48,123 @@ def _set_excluded() -> None:
         del st.query_params["sans"]
 
 
-with st.expander("Composantes des indices (décocher pour tester la sensibilité)", expanded=bool(excluded)):
-    natures = ranks.group_by("composante").agg(pl.col("nature").unique().sort())
-    nature_of = {c: [n for n in ns if n != "reel"] for c, ns in natures.iter_rows()}
-    cols = st.columns(2)
-    for col, (index, comps) in zip(cols, COMPONENTS.items(), strict=True):
-        with col:
-            st.markdown(f"**{'Adoption collaborative' if index == 'indice_collaboratif' else 'Plateformes'}**")
-            for c in comps:
-                tag = ", ".join(fmt.nature_label(n) for n in nature_of.get(c.indicateur, []))
-                missing = c.indicateur not in nature_of
-                st.session_state.setdefault(f"eq_{c.indicateur}", c.indicateur not in excluded)
-                st.checkbox(c.libelle + (f" — {tag}" if tag else "") + (" — aucune donnée" if missing else ""),
-                            key=f"eq_{c.indicateur}", on_change=_set_excluded)
-
-idx_all = equilibre.indices(ranks.filter(pl.col("niveau") == (scope.niveau)), excluded)
-scope_rows = equilibre.table(territoires, ranks, scope, excluded)
-mine = idx_all.filter(pl.col("code") == t.code)
+# -- the territory: what each index rests on, the verdict, then the two numbers ------------------
+mine_wide = equilibre.indices(stored, ranks, t.niveau, excluded) if t.niveau != "france" else stored.head(0)
+mine = mine_wide.filter(pl.col("code") == t.code)
+me = mine.row(0, named=True) if mine.height else {}
+mine_ranks = ranks.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
 peers = compare.comparables(territoires, t) if t.niveau != "france" else territoires.head(0)
 peer_codes = set(peers["code"])
 
-# -- the territory's two indices ---------------------------------------------------------------
 if t.niveau != "france":
-    me = mine.row(0, named=True) if mine.height else {}
-    peer_idx = idx_all.filter(pl.col("code").is_in(list(peer_codes)))
+    st.subheader("Ce que disent les indices")
+    for index, title in TITLES.items():
+        reason = me.get(f"raison_{index}") or "Commune sans habitant : pas d'indice."
+        st.markdown(f"**{title}** — {layout.md(reason)}")
+    st.info(layout.md(equilibre.verdict(me, t.nom, t.niveau)), icon=":material/record_voice_over:")
+
+    peer_wide = mine_wide.filter(pl.col("code").is_in(list(peer_codes)))
     c1, c2, c3 = st.columns(3)
-    for col, index, title in ((c1, "indice_collaboratif", "Adoption collaborative"),
-                              (c2, "indice_plateformes", "Pénétration des plateformes")):
-        value = me.get(index)
-        n = me.get(f"n_{index}")
-        nature = fmt.nature_label(me.get(f"nature_{index}") or "")
+    for col, index in ((c1, "indice_collaboratif"), (c2, "indice_plateformes")):
+        answer = valeurs.valeur(t.niveau, t.code, index)
+        value = me.get(index) if excluded else answer.valeur
         with col:
-            st.metric(title, f"{fmt.number(value)} / 100" if value is not None else fmt.NO_DATA,
+            st.metric(TITLES[index], fiche.index_text(value),
                       help=dict(data.catalogue().select("indicateur", "definition").iter_rows()).get(index))
-            median = peer_idx[index].median() if peer_idx.height and index in peer_idx.columns else None
+            n, req = me.get(f"n_{index}"), me.get(f"requises_{index}")
+            nature = fmt.nature_label(me.get(f"nature_{index}") or "")
+            median = peer_wide[index].median() if peer_wide.height else None
             st.caption(
-                (f"{n} composante{'s' if n and n > 1 else ''} sur {len(COMPONENTS[index])}" if n else "aucune composante")
-                + (f" · {nature}" if nature else "")
-                + (f" · territoires comparables (médiane) : {fmt.number(median)}" if median is not None else "")
+                (f"{n} composante{'s' if n and n > 1 else ''} sur {req} classée{'s' if req and req > 1 else ''} à ce "
+                 "niveau" if req else "aucune composante classée à ce niveau")
+                + (f" · {nature}" if nature and value is not None else "")
+                + (f" · territoires comparables notés (médiane de {peer_wide[index].count()}) : {fmt.number(median)}"
+                   if median is not None else "")
             )
     with c3:
-        from etl.indices import quadrant as _quadrant
+        st.metric("Position", me.get("quadrant") or "non classé",
+                  help="Seuil : 50, le milieu de l'échelle de chaque indice.")
+        st.caption(f"Parmi les {equilibre.LEVEL_PLURAL.get(t.niveau, 'territoires')} de France notées sur les deux "
+                   "indices")
 
-        q = _quadrant(me.get("indice_collaboratif"), me.get("indice_plateformes"))
-        st.metric("Position", q or "non classé",
-                  help="Seuil : 50, le rang médian parmi les territoires du même niveau.")
-        st.caption(f"Parmi toutes les {equilibre.SCOPE_NAMES.get(t.niveau, 'territoires')} de France")
+    # the components of this territory: value, period, nature, rank (or why none)
+    if mine_ranks.height:
+        lines = []
+        for r in mine_ranks.sort("indice", "composante").iter_rows(named=True):
+            answer = valeurs.valeur(t.niveau, t.code, r["composante"])
+            if r["statut"] == "aucun":
+                value_text = COMPONENT_META[r["composante"]].absent_texte
+            else:
+                value_text = answer.texte() if answer.periode == r["periode"] else fmt.with_unit(
+                    r["valeur"], answer.unite, answer.decimales)
+            rank_text = (f"contexte : connue pour moins de {MIN_TERRITORIES} {equilibre.LEVEL_PLURAL[t.niveau]}, "
+                         "sans rang" if r["statut"] == "contexte" else
+                         ("décochée" if r["composante"] in excluded else fmt.number(r["rang"])))
+            lines.append({
+                "Indice": TITLES[r["indice"]], "Composante": labels[r["composante"]], "Valeur": value_text,
+                "Période": fmt.period(r["periode"]), "Nature": fmt.nature_label(r["nature"]) or "mesuré",
+                "Rang centile en France": rank_text,
+            })
+        st.dataframe(pl.DataFrame(lines), hide_index=True, width="stretch")
+    PLURAL = {"estime": "estimations", "simule": "données simulées"}
+    weak = mine_ranks.filter((pl.col("nature") != "reel") & pl.col("rang").is_not_null())
+    if weak.height:
+        kinds = sorted({PLURAL[n] for n in weak["nature"]})
+        st.warning(
+            f"Indices calculés en partie sur des {' et des '.join(kinds)} : "
+            + ", ".join(f"{labels[c][:1].lower()}{labels[c][1:]} ({fmt.nature_label(n)})"
+                        for c, n in weak.select("composante", "nature").iter_rows())
+            + ".", icon="ℹ️")
 else:
     st.info("Les indices se comparent entre territoires d'un même niveau : choisissez un territoire, ou "
             "parcourez ci-dessous les régions et départements.")
 
-PLURAL = {"estime": "estimations", "simule": "données simulées"}
-mine_ranks = ranks.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code) & (pl.col("nature") != "reel"))
-if mine_ranks.height:
-    kinds = sorted({PLURAL[n] for n in mine_ranks["nature"]})
-    st.warning(
-        f"Indices calculés en partie sur des {' et des '.join(kinds)} : "
-        + ", ".join(f"{labels[c][:1].lower()}{labels[c][1:]} ({fmt.nature_label(n)})"
-                    for c, n in mine_ranks.select("composante", "nature").iter_rows())
-        + ".", icon="ℹ️")
+with st.expander("Composantes des indices (décocher pour tester la sensibilité)", expanded=bool(excluded)):
+    natures = ranks.filter(pl.col("rang").is_not_null()).group_by("composante").agg(pl.col("nature").unique().sort())
+    nature_of = {c: [n for n in ns if n != "reel"] for c, ns in natures.iter_rows()}
+    cols = st.columns(2)
+    for col, (index, comps) in zip(cols, COMPONENTS.items(), strict=True):
+        with col:
+            st.markdown(f"**{TITLES[index]}**")
+            for c in comps:
+                tag = ", ".join(fmt.nature_label(n) for n in nature_of.get(c.indicateur, []))
+                missing = c.indicateur not in nature_of
+                st.session_state.setdefault(f"eq_{c.indicateur}", c.indicateur not in excluded)
+                st.checkbox(c.libelle + (f" — {tag}" if tag else "") + (" — classée nulle part" if missing else ""),
+                            key=f"eq_{c.indicateur}", on_change=_set_excluded)
 
 # -- quadrant chart ----------------------------------------------------------------------------
 st.subheader("Où se situe le territoire ?")
 st.selectbox("Comparer parmi", options, index=options.index(scope),
              format_func=lambda s: equilibre.scope_label(s, names), key="eq_vue", on_change=_set_scope)
-fig = equilibre.quadrant_figure(scope_rows, t.code, peer_codes)
-event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="eq_quadrant",
-                        config={"displayModeBar": False, "locale": "fr"})
-points = event.selection.points if event else []
-if points:
-    code = points[0].get("customdata")
-    if isinstance(code, list):
-        code = code[0]
-    if code and code != t.code:
-        state.select(scope.niveau, code)
-        st.rerun()
-shown = scope_rows.filter(pl.col("indice_collaboratif").is_not_null() & pl.col("indice_plateformes").is_not_null())
-st.caption(
-    f"{shown.height} {equilibre.SCOPE_NAMES[scope.niveau]} sur {scope_rows.height} ont les deux indices "
-    "(les autres n'ont aucune composante d'un des deux, par exemple hors des villes couvertes par Inside Airbnb). "
-    "Cliquer sur un point pour afficher ce territoire."
-)
+scope_wide = equilibre.indices(stored, ranks, scope.niveau, excluded)
+scope_rows = guard.run_or_stop(equilibre.table, territoires, scope_wide, ranks, scope, what="le classement")
+shown = equilibre.both(scope_rows)
+what = equilibre.SCOPE_NAMES[scope.niveau]
+if shown.height:
+    fig = equilibre.quadrant_figure(shown, t.code, peer_codes)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="eq_quadrant",
+                            config={"displayModeBar": False, "locale": "fr"})
+    points = event.selection.points if event else []
+    if points:
+        code = points[0].get("customdata")
+        if isinstance(code, list):
+            code = code[0]
+        if code and code != t.code:
+            state.select(scope.niveau, code)
+            st.rerun()
+    st.caption(f"{shown.height} {what} sur {scope_rows.height} ont les deux indices complets, tous calculés sur les "
+               "mêmes composantes. Cliquer sur un point pour afficher ce territoire.")
+else:
+    st.info(f"Aucun territoire de cette vue ({layout.md(equilibre.scope_label(scope, names))}) n'a les deux indices : "
+            "la pénétration des plateformes n'y est pas mesurée (Inside Airbnb ne relève que quelques villes, et la "
+            "hausse des VTC ne se mesure qu'avec la BPE courante). Le quadrant ne peut pas être dessiné ; le classement "
+            "ci-dessous montre l'adoption collaborative.", icon=":material/info:")
 
 # -- bivariate map -------------------------------------------------------------------------------
 st.subheader("Carte")
 codes = tuple(sorted(scope_rows["code"]))
-if scope.niveau == "commune" and scope.parent_niveau in ("epci", "departement"):
-    feats = data.features("commune", codes)
-else:
-    feats = data.features(scope.niveau, codes)
+feats = data.features(scope.niveau, codes)
 fills = {c: equilibre.bivariate_colour(a, b) for c, a, b in scope_rows.select("code", "classe_c", "classe_p").iter_rows()}
 extra = {c: f"collaboratif {fmt.number(a)} · plateformes {fmt.number(b)}" for c, a, b in
          scope_rows.select("code", "indice_collaboratif", "indice_plateformes").iter_rows()}
@@ -145,13 +176,15 @@ legend_col, note_col = st.columns([1, 2])
 with legend_col:
     st.markdown(equilibre.bivariate_legend_html(), unsafe_allow_html=True)
 with note_col:
-    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en gris, un des indices manque. "
-               "Palette lisible par les daltoniens. Cliquer sur un territoire pour l'afficher.")
+    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en gris, un des indices manque (indice "
+               "partiel ou pas de mesure). Palette lisible par les daltoniens. Cliquer sur un territoire pour "
+               "l'afficher.")
 
 # -- ranking ---------------------------------------------------------------------------------------
 st.subheader("Classement")
 comp_cols = [c for comps in COMPONENTS.values() for c in (x.indicateur for x in comps) if c in scope_rows.columns]
-ranking = scope_rows.select(
+scored = scope_rows.filter(pl.col("indice_collaboratif").is_not_null() | pl.col("indice_plateformes").is_not_null())
+ranking = scored.select(
     pl.col("nom").alias("Territoire"),
     pl.col("indice_collaboratif").round(0).alias("Indice collaboratif"),
     pl.col("indice_plateformes").round(0).alias("Indice plateformes"),
@@ -159,8 +192,18 @@ ranking = scope_rows.select(
     *[pl.col(c).round(2).alias(labels[c]) for c in comp_cols],
 ).sort("Indice collaboratif", descending=True, nulls_last=True)
 st.dataframe(ranking, hide_index=True, width="stretch")
-st.caption("Trier en cliquant sur un en-tête. Valeurs des composantes à leur dernière période connue. "
+st.caption("Trier en cliquant sur un en-tête. Chaque indice n'apparaît que complet : tous les territoires notés le "
+           "sont sur les mêmes composantes (valeurs à leur période de comparaison ; 0 = aucun lieu ou trajet recensé). "
            + layout.source_note(["indice_collaboratif", "indice_plateformes", *comp_cols]))
+partial = scope_rows.filter(pl.col("statut_indice_collaboratif").is_in(["partiel"])
+                            | pl.col("statut_indice_plateformes").is_in(["partiel", "sans mesure"]))
+if partial.height:
+    st.markdown(f"**Indice partiel** : {fmt.number(partial.height)} {what} de cette vue, listés à part, sans note")
+    st.dataframe(pl.DataFrame({
+        "Territoire": partial["nom"],
+        "Adoption collaborative": partial["raison_indice_collaboratif"],
+        "Pénétration des plateformes": partial["raison_indice_plateformes"],
+    }), hide_index=True, width="stretch")
 
 # -- peers -----------------------------------------------------------------------------------------
 if t.niveau != "france":
@@ -171,15 +214,16 @@ if t.niveau != "france":
         if standing.height:
             st.dataframe(pl.DataFrame({
                 "Composante": [labels[c] for c in standing["composante"]],
-                "Valeur": [fmt.number(v, 2) for v in standing["valeur"]],
+                "Valeur": [COMPONENT_META[c].absent_texte if s == "aucun" else fmt.number(v, 2)
+                           for c, v, s in standing.select("composante", "valeur", "statut").iter_rows()],
                 "Période": [fmt.period(p) for p in standing["periode"]],
                 "Nature": [fmt.nature_label(n) or "mesuré" for n in standing["nature"]],
                 "Rang centile en France": [fmt.number(v) for v in standing["rang"]],
-                "Rang centile parmi les comparables": [f"{fmt.number(v)} (sur {n} comparables)" for v, n in
-                                                        standing.select("rang_pairs", "n_pairs").iter_rows()],
+                "Parmi les comparables": [equilibre.peer_standing_text(v, n) for v, n in
+                                          standing.select("rang_pairs", "n_pairs").iter_rows()],
             }), hide_index=True, width="stretch")
         else:
-            st.info("Aucune composante connue pour ce territoire.")
+            st.info("Aucune composante classée n'est connue pour ce territoire.")
     else:
         st.info("Pas de territoire comparable calculable.")
 
@@ -188,23 +232,35 @@ if t.niveau != "france":
     st.subheader("Fiche territoire")
     st.download_button(
         "Télécharger la fiche territoire (PDF, 2 pages A4)",
-        data=lambda: fiche.brief_pdf(t.niveau, t.code),
+        data=lambda: guard.call(fiche.brief_pdf, t.niveau, t.code, what="la fiche PDF"),
         file_name=fiche.file_name(t), mime="application/pdf", icon=":material/picture_as_pdf:",
         on_click="ignore",
     )
     st.caption("Pour toutes les communes d'un département en une fois : "
-               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out fiches/`.")
+               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out exports/fiches/`.")
 
 with st.expander("Méthode"):
     st.markdown(
-        "- **Rang centile** d'une composante : (rang moyen − 1) / (nombre de territoires − 1) × 100, parmi tous les "
-        f"territoires du même niveau qui ont une valeur ({LEVEL_LABELS[scope.niveau]}s : la plus faible vaut 0, la plus "
-        "forte 100, les ex-aequo partagent leur rang moyen).\n"
-        "- **Indice** : moyenne des rangs des composantes disponibles ; une composante absente (hors couverture "
-        "d'Inside Airbnb par exemple) est laissée de côté, jamais comptée 0 ; le nombre de composantes utilisées est "
-        "affiché.\n"
+        "- **Période** : chaque composante est comparée sur une même période pour tous les territoires d'un niveau "
+        "(l'année plutôt que les mois, celle que le plus de territoires ont) ; une valeur mesurée passe avant une "
+        "estimation, une estimation avant une simulation.\n"
+        "- **Rang centile** : (rang moyen − 1) / (nombre de territoires − 1) × 100, parmi les "
+        f"{LEVEL_LABELS[scope.niveau]}s qui ont une valeur (la plus faible vaut 0, la plus forte 100, les ex-aequo "
+        "partagent leur rang moyen). Un territoire sans lieu de covoiturage recensé, ou sans trajet publié (moins de 6 "
+        "par mois), se classe avec la valeur 0 ; hors de la couverture d'une source (Inside Airbnb), il n'a pas de "
+        "valeur.\n"
+        f"- **Composantes classées** : une composante connue pour moins de {MIN_TERRITORIES} territoires d'un niveau "
+        "n'y est pas classée ; elle est montrée comme contexte.\n"
+        "- **Indice** : moyenne des rangs de toutes les composantes classées au niveau ; s'il en manque une, pas de "
+        "note (« indice partiel », listé à part), pour que deux indices d'un même niveau reposent sur les mêmes "
+        "composantes. Une commune sans habitant n'a pas d'indice.\n"
+        "- **Plateformes** : il faut au moins une mesure (annonces Inside Airbnb, ou hausse des taxis-VTC depuis 2013 "
+        "quand la BPE courante est chargée) : le nombre de taxis, surtout des taxis conventionnés à la campagne, ne "
+        "mesure pas les plateformes.\n"
         "- **Nature** : l'indice prend la nature la plus faible de ses composantes (simulé, puis estimé, puis réel).\n"
         "- **Limites** : le registre de preuve de covoiturage ne compte que les trajets des opérateurs partenaires "
-        "(environ 15 % du covoiturage du quotidien) ; Inside Airbnb ne couvre que quelques villes ; les tiers-lieux "
-        "datent de 2019 ; le nombre d'équipements taxi-VTC est une estimation tant que la BPE en ligne n'est pas chargée."
+        "(environ 15 % du covoiturage du quotidien), et ses répartitions entre communes sont simulées ici ; Inside "
+        "Airbnb ne couvre que quelques villes ; les tiers-lieux datent de 2019 ; la base des lieux de covoiturage "
+        "n'est pas exhaustive ; sans la BPE actuelle (voir la section « Rafraîchir les données » du fichier README "
+        "du projet), les VTC ne sont pas mesurés."
     )

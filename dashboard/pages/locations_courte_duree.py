@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, layout, maps, state
+from dashboard import data, fmt, freshness, layout, maps, state
 from dashboard import locations as loc
 from dashboard.territory import LEVEL_LABELS
 
@@ -281,7 +281,8 @@ def snapshot_selector(periods: list[str]) -> str:
 
 
 if detail is None:
-    st.error("Les données Inside Airbnb ne sont pas construites : lancer `python -m etl run insideairbnb`.")
+    st.error(freshness.missing_sentence("Les annonces Inside Airbnb manquent dans ce dossier de données",
+                                        data.manifest(), ["insideairbnb"]))
 else:
     st.caption(f"{t.nom} ({LEVEL_LABELS[t.niveau]}) · annonces Airbnb relevées par Inside Airbnb · "
                f"Source : {loc.ATTRIBUTION}")
@@ -291,7 +292,7 @@ else:
         not_covered()
     else:
         inner = loc.inside(t, detail, territoires) if status == loc.PARTIAL else None
-        periods = loc.periods_of(detail, t) if status == loc.COVERED else sorted(inner["instantane"].unique())
+        periods = loc.periods_of(detail, t) if status == loc.COVERED else loc.etl_periods.sort(inner["instantane"].unique().to_list())
         period = snapshot_selector(periods)
         last_review = instantanes.filter(pl.col("instantane") == period)["dernier_commentaire"].max()
         vintage = f"instantané de {fmt.period(period)}" + (

@@ -3,50 +3,60 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, fmt, layout, maps, state
+from dashboard import compare, data, fmt, layout, maps, state, valeurs
 from dashboard.territory import LEVEL_LABELS, neighbourhood, parents
+from etl import periods
 
 t = state.current()
 territoires = data.territoires()
 row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
 chain = parents(territoires, t)
+# the figures first (the one answer of `dashboard.valeurs`; loaded once per process), so that the
+# identity card comes with the title rather than after it
+figures_shown = {ind: valeurs.valeur(t.niveau, t.code, ind)
+                 for ind in ("population", "logements", "part_residences_secondaires", "densite")}
 
 st.title(t.nom)
 code_label = {"epci": "SIREN", "commune": "code Insee", "arrondissement": "code Insee"}.get(t.niveau, "code")
 st.caption(f"{LEVEL_LABELS[t.niveau].capitalize()}" + (f" · {code_label} {t.code}" if t.niveau != "france" else "")
            + (f" · {row['type_epci']}" if row.get("type_epci") else ""))
 
-# -- identity card ---------------------------------------------------------------------------
+# -- identity card: every figure is the territory's answer from `dashboard.valeurs` ------------------
 nearest = chain[0] if chain and chain[0].niveau != "france" else None
-france = territoires.filter(pl.col("niveau") == "france").row(0, named=True)
-ref = territoires.filter((pl.col("niveau") == nearest.niveau) & (pl.col("code") == nearest.code)).row(0, named=True) if nearest else None
+france = next((p for p in chain if p.niveau == "france"), None)
 
 
-def compared(col: str, unit: str, decimals: int) -> str:
+def compared(indicator: str) -> str:
     parts = []
-    if ref is not None:
-        parts.append(f"{ref['nom']} : {fmt.with_unit(ref[col], unit, decimals)}")
-    if t.niveau != "france":
-        parts.append(f"France : {fmt.with_unit(france[col], unit, decimals)}")
+    for p in (nearest, france):
+        if p is not None:
+            v = valeurs.valeur(p.niveau, p.code, indicator)
+            parts.append(f"{p.nom} : {v.texte()}")
     return " · ".join(parts)
 
 
 cols = st.columns(4)
 cards = [
-    ("Population", fmt.compact(row["population"]), "Population municipale 2023 (en vigueur en 2026)", None),
-    ("Logements", fmt.compact(row["logements"]), "Recensement 2021", None),
-    ("Résidences secondaires", fmt.with_unit(row["part_residences_secondaires"], "%", 1),
-     "Part des logements (2021)", ("part_residences_secondaires", "%", 1)),
-    ("Densité", fmt.with_unit(row["densite_hab_km2"], "hab./km²", 0),
-     f"Superficie : {fmt.with_unit(row['superficie_km2'], 'km²', 1)}", ("densite_hab_km2", "hab./km²", 0)),
+    ("Population", fmt.compact(figures_shown["population"].valeur), "Population municipale 2023 (en vigueur en 2026)",
+     None),
+    ("Logements", fmt.compact(figures_shown["logements"].valeur), "Recensement 2021", None),
+    ("Résidences secondaires", figures_shown["part_residences_secondaires"].texte(), "Part des logements (2021)",
+     "part_residences_secondaires"),
+    ("Densité", figures_shown["densite"].texte(),
+     f"Superficie : {fmt.with_unit(row['superficie_km2'], 'km²', 1)}", "densite"),
 ]
 for col, (label, value, help_text, comp) in zip(cols, cards, strict=True):
     with col:
         st.metric(label, value, help=help_text)
         if comp:
-            st.caption(compared(*comp))
+            st.caption(compared(comp))
         else:
             st.caption(help_text)
+housing_note = next((v.raison for v in figures_shown.values() if v.manque and v.raison and "Logements" in v.raison),
+                    None)
+if housing_note:
+    st.warning(housing_note + " Les taux rapportés aux logements de cette commune ne sont pas affichés.",
+               icon=":material/home:")
 
 if chain:
     st.markdown("**Appartenance**")
@@ -62,17 +72,16 @@ st.subheader("Carte")
 around = neighbourhood(territoires, t)
 catalogue = data.catalogue()
 map_level = around["niveau"][0] if around.height else t.niveau
-available = (
-    data.indicateurs().filter(pl.col("niveau") == map_level).select("indicateur").unique()
-    .join(catalogue.select("indicateur", "libelle", "unite", "decimales"), on="indicateur").sort("libelle")
-)
+at_level = sorted(i for lv, i in valeurs.levels() if lv == map_level)
+available = catalogue.filter(pl.col("indicateur").is_in(at_level)).select(
+    "indicateur", "libelle", "unite", "decimales").sort("libelle")
 choices = dict(available.select("indicateur", "libelle").iter_rows())
 default = "densite" if "densite" in choices else next(iter(choices), None)
 if around.height and default:
     indicator = st.selectbox("Colorer la carte selon", list(choices), index=list(choices).index(default),
                              format_func=choices.get, key="carte_indicateur")
     meta = available.filter(pl.col("indicateur") == indicator).row(0, named=True)
-    values_df = compare.latest(data.indicateurs(), list(zip(around["niveau"], around["code"], strict=True)), [indicator])
+    values_df = valeurs.valeurs(list(zip(around["niveau"], around["code"], strict=True)), [indicator])
     values = dict(values_df.select("code", "valeur").iter_rows())
     codes = tuple(sorted(around["code"]))
     feats = data.features(map_level, codes)
@@ -80,11 +89,13 @@ if around.height and default:
     deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
                            decimals=meta["decimales"], highlight=[t.code])
     layout.clickable_map(deck, t, map_level, key="carte_territoire")
-    period = values_df["periode"].max() if values_df.height else None
+    shown_periods = periods.sort(values_df["periode"].unique().to_list())
+    natures = [fmt.nature_label(n) for n in sorted(set(values_df["nature"].to_list())) if fmt.nature_label(n)]
     layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
     missing = len(codes) - len(feats)
     st.caption(
-        f"{meta['libelle']}" + (f" ({fmt.period(period)})" if period else "")
+        f"{meta['libelle']}" + (f" ({', '.join(fmt.period(p) for p in shown_periods)}"
+                                + (f" ; {', '.join(natures)}" if natures else "") + ")" if shown_periods else "")
         + ". Cliquer sur un territoire pour l'afficher. " + layout.source_note([indicator])
         + (f" · {missing} territoire(s) sans contour disponible." if missing > 0 else "")
     )
@@ -93,18 +104,25 @@ else:
 
 # -- indicators beside the parents ---------------------------------------------------------
 st.subheader("Indicateurs comparés")
-table = compare.comparison_table(data.indicateurs(), catalogue, t, chain)
+table = compare.comparison_table(valeurs.rows_for([t.key, *[p.key for p in chain]]), catalogue, t, chain)
 if table.height:
     chain_cols = [(f"{t.niveau}:{t.code}", t.nom), *[(f"{p.niveau}:{p.code}", p.nom) for p in chain]]
     shown = []
     for r in table.iter_rows(named=True):
-        line = {"Indicateur": r["libelle"], "Période": fmt.period(r["periode"])}
+        line = {"Indicateur": r["libelle"], "Période": fmt.period(r["periode"]) if r["periode"] else ""}
         for key, name in chain_cols:
-            line[name] = fmt.with_unit(r.get(key), r["unite"], r["decimales"])
-        line["Nature"] = fmt.nature_label(r["nature"]) or "mesuré"
+            cell = fmt.with_unit(r.get(key), r["unite"], r["decimales"])
+            other = (r.get(f"periode:{key}"), r.get(f"nature:{key}"))
+            if r.get(key) is not None and other != (r["periode"], r["nature"]):
+                label = fmt.nature_label(other[1] or "") or "mesuré"
+                cell += f" ({fmt.period(other[0])}, {label})"
+            line[name] = cell
+        line["Nature"] = (fmt.nature_label(r["nature"]) or "mesuré") if r["periode"] else (r["raison"] or "")
         shown.append(line)
     st.dataframe(pl.DataFrame(shown), hide_index=True, width="stretch")
-    st.caption("Les taux sont recalculés à chaque niveau à partir des sommes des communes, jamais moyennés.")
+    st.caption("Chaque case est la valeur du territoire à sa dernière période connue (entre parenthèses quand elle "
+               "diffère de celle du territoire choisi). Les taux sont recalculés à chaque niveau à partir des sommes "
+               "des communes, jamais moyennés.")
 else:
     st.info("Aucun indicateur disponible pour ce territoire.")
 
@@ -115,12 +133,17 @@ if t.niveau != "france":
     if peers.height:
         st.caption(compare.peer_summary(t, territoires))
         dep_names = dict(territoires.filter(pl.col("niveau") == "departement").select("code", "nom").iter_rows())
+        peer_keys = list(zip(peers["niveau"], peers["code"], strict=True))
+        peer_values = {(n, c, i): v for n, c, i, v in valeurs.valeurs(
+            peer_keys, ["population", "densite", "part_residences_secondaires"]).select(
+            "niveau", "code", "indicateur", "valeur").iter_rows()}
         shown = pl.DataFrame({
             "Territoire": peers["nom"],
             "Département": [f"{c} {dep_names.get(c, '')}".strip() if c else "" for c in peers["code_departement"]],
-            "Population": [fmt.number(v) for v in peers["population"]],
-            "Densité (hab./km²)": [fmt.number(v) for v in peers["densite_hab_km2"]],
-            "Résidences secondaires": [fmt.with_unit(v, "%", 1) for v in peers["part_residences_secondaires"]],
+            "Population": [fmt.number(peer_values.get((*k, "population"))) for k in peer_keys],
+            "Densité (hab./km²)": [fmt.number(peer_values.get((*k, "densite"))) for k in peer_keys],
+            "Résidences secondaires": [fmt.with_unit(peer_values.get((*k, "part_residences_secondaires")), "%", 1)
+                                       for k in peer_keys],
         })
         sel = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                            key="table_comparables")

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, figures, fmt, layout, maps, state
+from dashboard import data, figures, fmt, layout, maps, state, valeurs
 from dashboard import tiers_lieux as tl
 from dashboard.territory import LEVEL_LABELS
 
@@ -21,8 +21,8 @@ st.caption(
 
 # -- key figures -----------------------------------------------------------------------------------
 cols = st.columns(len(tl.KEY_INDICATORS))
-for col, kf in zip(cols, figures.key_figures(data.indicateurs(), data.catalogue(), territoires, t, tl.KEY_INDICATORS),
-                   strict=True):
+for col, kf in zip(cols, figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, tl.KEY_INDICATORS,
+                                             levels=valeurs.levels()), strict=True):
     with col:
         st.metric(kf.libelle, kf.text(), help=kf.definition)
         st.caption(layout.md(kf.caption()))
@@ -52,12 +52,12 @@ around = tl.places_around(lieux, tl.view_box(outline, margin + tl.COVERAGE_KM) i
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def coverage(ids: tuple[str, ...]) -> dict | None:
+def coverage(ids: tuple[str, ...], version: str) -> dict | None:  # version: the places' data version (cache key)
     return tl.coverage_area(lieux.filter(pl.col("identifiant").is_in(list(ids))))
 
 
 deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires,
-                    coverage=coverage(tuple(sorted(around["identifiant"]))), box=box)
+                    coverage=coverage(tuple(sorted(around["identifiant"])), data.version()), box=box)
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_tiers_lieux")
 layout.map_legend(tl.legend_items(), round_marks=True)
 st.caption(

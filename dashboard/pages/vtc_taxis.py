@@ -3,9 +3,10 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, figures, fmt, layout, maps, state
+from dashboard import data, figures, fmt, freshness, layout, maps, state, valeurs
 from dashboard import vtc as v
 from dashboard.territory import LEVEL_LABELS, neighbourhood
+from etl import periods as etl_periods
 
 t = state.current()
 territoires = data.territoires()
@@ -20,7 +21,7 @@ st.caption(f"{LEVEL_LABELS[t.niveau].capitalize()} · entreprises de taxi et de 
            "territoire, d'après la Base permanente des équipements de l'Insee.")
 
 # -- key figures -----------------------------------------------------------------------------------
-kfs = figures.key_figures(indicateurs, catalogue, territoires, t, v.KEY_INDICATORS)
+kfs = figures.key_figures(valeurs.current(), catalogue, territoires, t, v.KEY_INDICATORS, levels=valeurs.levels())
 estimated = any(k.nature == "estime" for k in kfs)
 cols = st.columns(len(kfs))
 for col, kf in zip(cols, kfs, strict=True):
@@ -30,7 +31,8 @@ for col, kf in zip(cols, kfs, strict=True):
         st.caption(layout.md(kf.caption()))
 st.caption(layout.source_note(v.KEY_INDICATORS))
 if estimated:
-    st.warning(v.estimate_sentence(model, context["total_2018"]), icon=":material/calculate:")
+    missing = freshness.missing_sentence("Les comptages réels de la BPE actuelle manquent", data.manifest(), ["bpe"])
+    st.warning(v.estimate_sentence(model, context["total_2018"], missing), icon=":material/calculate:")
 
 # -- map ---------------------------------------------------------------------------------------------
 st.subheader("Carte")
@@ -41,7 +43,7 @@ choices = {"vtc_pour_10000_hab": "Taxis et VTC pour 10 000 habitants", "vtc_equi
 indicator = st.radio("Colorer la carte selon", list(choices), format_func=choices.get, horizontal=True,
                      key="vtc_carte_indicateur")
 keys = list(zip(around["niveau"], around["code"], strict=True))
-values_df = compare.latest(indicateurs, keys, [indicator])
+values_df = valeurs.valeurs(keys, [indicator])
 values = dict(values_df.select("code", "valeur").iter_rows())
 meta = catalogue.filter(pl.col("indicateur") == indicator).row(0, named=True)
 if around.height:
@@ -52,7 +54,7 @@ if around.height:
     layout.clickable_map(deck, t, map_level, key="carte_vtc")
     layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
     natures = set(values_df["nature"].to_list())
-    periods = sorted(set(values_df["periode"].to_list()))
+    periods = etl_periods.sort(set(values_df["periode"].to_list()))
     st.caption(
         f"{meta['libelle']} ({', '.join(fmt.period(p) for p in periods)}"
         + (", estimation" if "estime" in natures else "") + "). Cliquer sur un territoire pour l'afficher. "
@@ -61,7 +63,8 @@ if around.height:
 
 # -- ranking of communes ---------------------------------------------------------------------------------
 communes = v.communes_of(territoires, t)
-ranked = v.ranking(indicateurs, communes, n=20)
+ranked = v.ranking(indicateurs, communes, n=20, current=valeurs.valeurs(
+    list(zip(communes["niveau"], communes["code"], strict=True)), ["vtc_equipements", "vtc_pour_10000_hab"]))
 title = "Communes de l'intercommunalité" if t.niveau == "commune" else "Communes du territoire"
 st.subheader(f"{title} : classement" if t.niveau not in ("commune", "arrondissement") else title)
 if ranked.height:
@@ -97,8 +100,8 @@ else:
 # -- aires urbaines context ------------------------------------------------------------------------------
 st.subheader("Le contexte national : l'essor des VTC entre 2013 et 2018")
 c1, c2, c3 = st.columns(3)
-c1.metric("Taxis et VTC en France, 2013", fmt.number(context["total_2013"]))
-c2.metric("Taxis et VTC en France, 2018", fmt.number(context["total_2018"]),
+c1.metric("Taxis et VTC en France, 2013 (fichier par aire urbaine)", fmt.number(context["total_2013"]))
+c2.metric("Taxis et VTC en France, 2018 (fichier par aire urbaine)", fmt.number(context["total_2018"]),
           delta=fmt.signed_percent(context["evolution_pct"]), delta_color="off")
 c3.metric("Part de la hausse dans l'aire urbaine de Paris", fmt.with_unit(context["part_paris_hausse_pct"], "%", 0))
 st.markdown(
@@ -106,6 +109,17 @@ st.markdown(
     f"{fmt.number(context['total_2018'])} en France : l'apparition des entreprises de VTC. L'aire urbaine de Paris "
     f"passe à elle seule de {fmt.number(context['paris_2013'])} à {fmt.number(context['paris_2018'])}."
 )
+taxis_2013 = valeurs.valeur("france", "FR", "taxis_bpe")
+if taxis_2013.periode == "2013" and taxis_2013.valeur is not None:
+    gap = taxis_2013.valeur - context["total_2013"]
+    st.caption(
+        f"Deux comptes de 2013, deux fichiers : les {fmt.number(context['total_2013'])} équipements « Taxi - VTC » "
+        "ci-dessus viennent du fichier de la BPE 2013 par aire urbaine (le seul qui donne aussi 2018) ; les "
+        f"{fmt.number(taxis_2013.valeur)} « taxis (BPE, avant les VTC) » des chiffres clés viennent du fichier de la "
+        f"BPE 2013 par commune, qui permet de descendre aux communes. Les deux extractions diffèrent de "
+        f"{fmt.number(abs(gap))} équipements ({fmt.number(abs(gap) / context['total_2013'] * 100, 1)}{fmt.NNBSP}%) ; "
+        "l'observatoire ne les mélange jamais dans un même calcul."
+    )
 st.plotly_chart(v.aires_chart(v.top_aires(aires)), key="vtc_aires", config={"displayModeBar": False})
 with st.expander("Toutes les aires urbaines (zonage 2010)"):
     st.dataframe(

@@ -28,6 +28,7 @@ from collections import Counter
 import polars as pl
 
 from etl import geo
+from etl import periods as etl_periods
 from etl.cog import harmonise_communes
 from etl.indicators import Indicator, long_rows
 from etl.levels import FRANCE_CODE, ratio, roll_up
@@ -355,7 +356,7 @@ class LocationsCourteDuree(Mart):
             code_france=pl.lit(FRANCE_CODE))
 
         # -- sums per commune, up the levels, covered territories only ------------------------------
-        periods = sorted(kept["instantane"].unique().to_list())
+        periods = etl_periods.sort(kept["instantane"].unique().to_list())
         empty_passage = pl.DataFrame(schema={"code_ancien": pl.String, "code_actuel": pl.String})
         sum_frames, covered_keys = [], []
         for period in periods:
@@ -462,7 +463,7 @@ class LocationsCourteDuree(Mart):
         """
         frames, totals = [], []
         for ville in sorted(raw["ville"].unique()):
-            months = sorted(raw.filter(pl.col("ville") == ville)["instantane"].unique())
+            months = etl_periods.sort(raw.filter(pl.col("ville") == ville)["instantane"].unique())  # typed, not text
             for before, after in zip(months, months[1:], strict=False):
                 ids_before = raw.filter((pl.col("ville") == ville) & (pl.col("instantane") == before))["id"]
                 ids_after = raw.filter((pl.col("ville") == ville) & (pl.col("instantane") == after))["id"]

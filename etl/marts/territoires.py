@@ -8,7 +8,14 @@ Sums go up from communes (EPCI, départements, régions and France are the sums 
 communes, never the figures published for them), rates are recomputed at each level.
 Surfaces come from the polygons in an equal-area projection; the 8 communes created in
 2025-2026 have no polygon yet, so their surface and density are unknown (null) and their
-parents' surfaces lack them (see docs/donnees.md).
+parents' surfaces lack them: a parent's density divides the population of its communes *with*
+a polygon by their surface (the same communes above and below the line), never the full
+population by a surface that lacks some of it (Mauges Communauté was 16 % too dense).
+
+Housing 2021 is in the 2021 geography: communes re-created or split since then have no
+dwellings, and the commune that held them has too many (`housing_flags`). Their housing-based
+figures are flagged in `note_logements` and left out of `indicateurs` (see docs/donnees.md,
+"Known limits of the reference"); the sums of their parents are right and kept.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 import polars as pl
 import shapely
 
+from dashboard import fmt
 from etl import geo
 from etl.cog import current_passage, harmonise_communes
 from etl.indicators import Indicator, long_rows
@@ -27,7 +35,9 @@ from etl.marts.base import BuildContext, Mart, MartResult
 from etl.sources.base import Parsed
 from etl.sources.contours import arrondissement_polygons, commune_polygons
 
-SUMS = ["population", "logements", "residences_principales", "residences_secondaires", "logements_vacants", "superficie_km2"]
+#: Summed up the levels. Surfaces are summed in whole square metres: an integer sum does not depend
+#: on the order in which a parallel group-by adds the rows, so a rebuild writes the same bytes.
+SUMS = ["population", "logements", "residences_principales", "residences_secondaires", "logements_vacants", "superficie_m2"]
 
 #: Map simplification per level (degrees; 0.001° ≈ 80-110 m in France).
 TOLERANCE = {"communes": 0.0005, "arrondissements": 0.0002, "epci": 0.003, "departements": 0.003, "regions": 0.005}
@@ -46,6 +56,16 @@ DENSITY_BANDS = [25, 100, 500]
 DENSITY_LABELS = ["très peu dense", "peu dense", "densité intermédiaire", "dense"]
 EPCI_TYPES = {"CC": "communauté de communes", "CA": "communauté d'agglomération", "CU": "communauté urbaine",
               "METRO": "métropole", "MET69": "métropole"}
+
+#: A household has at least one person: more main residences than 0.9 per inhabitant (the national
+#: 99.9th percentile is 0.75) means that the commune's 2021 row holds dwellings of other communes.
+MAX_MAIN_RESIDENCES_PER_INHABITANT = 0.9
+#: Below this population, one household more or less moves the ratio too much to judge.
+MIN_POPULATION_FOR_RATIO = 50
+#: The holder of a re-created commune's dwellings must show at least this share of them in excess.
+MIN_EXCESS_SHARE = 0.5
+#: Indicators computed from the dwellings of 2021: left out for the flagged communes.
+HOUSING_BASED = ("logements", "part_residences_secondaires")
 
 SOURCE_POP = "communes"
 SOURCE_LOG = "insee_logement"
@@ -78,11 +98,76 @@ def _band(col: str, breaks: list[int], labels: list[str]) -> pl.Expr:
     return expr.otherwise(pl.lit(labels[-1]))
 
 
+def housing_flags(com: pl.DataFrame, postal: pl.DataFrame) -> pl.DataFrame:
+    """Communes whose 2021 dwellings do not match their 2026 territory: `code`, `note_logements`.
+
+    `com`: `code`, `nom`, `code_epci`, `code_departement`, `population`, `residences_principales`
+    (2021, after the former codes were summed); `postal`: `code`, `code_postal`.
+
+    - a commune with inhabitants but no dwellings, in a département the file covers, was
+      re-created or created after 2021: its dwellings sit in the commune it left;
+    - that commune is found among the communes of its EPCI, first those sharing a postal code:
+      the one whose main residences most exceed what its population needs at the EPCI's
+      households-per-inhabitant ratio, when that excess is at least half of the missing ones;
+    - any commune with more than 0.9 main residence per inhabitant is flagged too.
+    """
+    covered = com.filter(pl.col("residences_principales").is_not_null())["code_departement"].unique()
+    orphans = com.filter((pl.col("population") > 0) & pl.col("residences_principales").is_null()
+                         & pl.col("code_departement").is_in(covered.implode()))
+    known = com.filter(pl.col("residences_principales").is_not_null() & (pl.col("population") > 0))
+    ratio = known.group_by("code_epci").agg(
+        _q=pl.col("residences_principales").sum() / pl.col("population").sum())
+    candidates = (
+        orphans.select("code", "code_epci", _expected=pl.col("population") * 1.0)
+        .join(ratio, on="code_epci", how="left")
+        .with_columns(_expected=pl.col("_expected") * pl.col("_q"))
+        .join(known.select(pl.col("code").alias("holder"), "code_epci", pl.col("nom").alias("holder_nom"),
+                           "population", "residences_principales"), on="code_epci")
+        .with_columns(excess=pl.col("residences_principales") - pl.col("population") * pl.col("_q"))
+    )
+    shares_postal = postal.join(postal.rename({"code": "holder"}), on="code_postal").select("code", "holder").unique()
+    candidates = (
+        candidates.join(shares_postal.with_columns(_same_postal=pl.lit(True)), on=["code", "holder"], how="left")
+        .with_columns(pl.col("_same_postal").fill_null(False))
+        .filter(pl.col("excess") >= MIN_EXCESS_SHARE * pl.col("_expected"))
+        .sort(["code", "_same_postal", "excess", "holder"], descending=[False, True, True, False])
+        .unique("code", keep="first", maintain_order=True)
+        .select("code", "holder", "holder_nom")
+    )
+    names = dict(com.select("code", "nom").iter_rows())
+    notes: dict[str, str] = {}
+    for code in orphans["code"].to_list():
+        hit = candidates.filter(pl.col("code") == code)
+        where = (f"dans ceux de {hit['holder_nom'][0]} ({hit['holder'][0]})" if hit.height
+                 else "dans ceux d'une commune voisine")
+        notes[code] = (f"Logements 2021 inconnus : la commune a été rétablie ou créée après le recensement de 2021, "
+                       f"ses logements sont comptés {where}.")
+    held: dict[str, list[str]] = {}
+    for code, holder in candidates.select("code", "holder").iter_rows():
+        held.setdefault(holder, []).append(code)
+    high = known.filter((pl.col("population") >= MIN_POPULATION_FOR_RATIO) & (
+        pl.col("residences_principales") > MAX_MAIN_RESIDENCES_PER_INHABITANT * pl.col("population")))
+    for code in high["code"].to_list():
+        held.setdefault(code, [])
+    for holder, codes in held.items():
+        row = known.filter(pl.col("code") == holder).row(0, named=True)
+        listed = [f"{names[c]} ({c})" for c in sorted(codes)]
+        whose = ""
+        if listed:
+            several = len(listed) > 1
+            whose = (" : ils comprennent ceux de " + (", ".join(listed[:-1]) + " et " if several else "") + listed[-1]
+                     + (", communes rétablies" if several else ", commune rétablie") + " depuis")
+        notes[holder] = (f"Logements 2021 surévalués{whose} ({fmt.number(row['residences_principales'])} résidences "
+                         f"principales pour {fmt.number(row['population'])} habitants en 2023).")
+    return pl.DataFrame({"code": list(notes), "note_logements": list(notes.values())},
+                        schema={"code": pl.String, "note_logements": pl.String}).sort("code")
+
+
 def _geometry_frame(contours: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
     shapes = geo.from_wkb(contours["geometry"])
     x, y = geo.centres(shapes)
     return contours.select("code").with_columns(
-        superficie_km2=pl.Series(geo.area_km2(shapes)),
+        superficie_m2=pl.Series(np.round(geo.area_km2(shapes) * 1e6)).cast(pl.Int64),
         longitude=pl.Series(x),
         latitude=pl.Series(y),
     ), shapes
@@ -143,10 +228,20 @@ class Territoires(Mart):
         )
 
         # -- sums up the levels -------------------------------------------------------------
+        # the density's numerator: the population of the communes whose surface is known
+        with_area = pl.when(pl.col("superficie_m2").is_not_null()).then(pl.col("population")).alias("_pop_surface")
+        com, arr = com.with_columns(with_area), arr.with_columns(with_area)
         sums = roll_up(
-            com.select("code", *SUMS).rename({"code": "code_commune"}), com, SUMS,
-            arrondissements=arr.select(pl.col("code").alias("code_arrondissement"), *SUMS),
+            com.select("code", *SUMS, "_pop_surface").rename({"code": "code_commune"}), com, [*SUMS, "_pop_surface"],
+            arrondissements=arr.select(pl.col("code").alias("code_arrondissement"), *SUMS, "_pop_surface"),
         )
+        postal_codes = communes.select("code", "codes_postaux").explode("codes_postaux").rename(
+            {"codes_postaux": "code_postal"}).drop_nulls("code_postal")
+        flags = housing_flags(com.select("code", "nom", "code_epci", "code_departement", "population",
+                                         "residences_principales"), postal_codes)
+        if flags.height:
+            notes.append(f"{flags.height} communes aux logements 2021 non fiables dans la géographie 2026 : "
+                         + ", ".join(flags["code"].to_list()))
 
         # -- identity and parents per level -------------------------------------------------
         main_dep = (  # EPCI spanning several départements: the one holding most of its population
@@ -195,7 +290,10 @@ class Territoires(Mart):
             .with_columns(
                 pl.col("population").cast(pl.Int64),
                 *[pl.col(c).round(0).cast(pl.Int64) for c in housing_cols],
-                densite_hab_km2=ratio("population", "superficie_km2"),
+                superficie_km2=pl.col("superficie_m2") / 1e6,
+            )
+            .with_columns(
+                densite_hab_km2=ratio("_pop_surface", "superficie_km2"),
                 part_residences_secondaires=ratio("residences_secondaires", "logements", 100),
             )
             .with_columns(
@@ -206,6 +304,8 @@ class Territoires(Mart):
                 classe_densite=pl.when(pl.col("niveau").is_in(["commune", "arrondissement"]))
                 .then(_band("densite_hab_km2", DENSITY_BANDS, DENSITY_LABELS)),
             )
+            .drop("_pop_surface")
+            .join(flags.with_columns(niveau=pl.lit("commune")), on=["niveau", "code"], how="left")
         )
         level_order = {lv: i for i, lv in enumerate(["france", "region", "departement", "epci", "commune", "arrondissement"])}
         territoires = territoires.with_columns(
@@ -215,7 +315,7 @@ class Territoires(Mart):
             "niveau", "code", "nom", "code_commune", "code_epci", "code_departement", "code_region",
             "codes_departements", "type_epci", "population", "logements", "residences_principales",
             "residences_secondaires", "logements_vacants", "part_residences_secondaires", "superficie_km2",
-            "densite_hab_km2", "longitude", "latitude", "tranche_population", "classe_densite",
+            "densite_hab_km2", "longitude", "latitude", "tranche_population", "classe_densite", "note_logements",
         )
 
         # -- postal codes (search) ------------------------------------------------------------
@@ -249,8 +349,11 @@ class Territoires(Mart):
 
         # -- indicators -----------------------------------------------------------------------
         wide = territoires.select(
-            "niveau", "code", "population", "logements", "part_residences_secondaires", "densite_hab_km2"
-        )
+            "niveau", "code", "population", "logements", "part_residences_secondaires", "densite_hab_km2",
+            "note_logements",
+        ).with_columns(  # the flagged communes' housing figures are unknown, not wrong
+            [pl.when(pl.col("note_logements").is_null()).then(pl.col(c)).alias(c) for c in HOUSING_BASED]
+        ).drop("note_logements")
         indicateurs = pl.concat([
             long_rows(wide, {"population": "population", "densite_hab_km2": "densite"}, periode="2023",
                       nature="reel", source=SOURCE_POP),

@@ -14,7 +14,8 @@ the declared code lies in another département than both the coordinates and the
 code is kept (geocoding on a border). Every case is counted in the mart's notes.
 
 Coverage: a commune's population counts as "within 10 km" when its centre (`territoires`
-longitude/latitude) is within 10 km great-circle of a place (`etl.geo.nearest_km`, a k-d tree:
+longitude/latitude) is within 10 km great-circle of a place (the exact distance; the stored
+`distance_tiers_lieu_km` is rounded to 10 m for display only) (`etl.geo.nearest_km`, a k-d tree:
 all 34,875 communes at once). Shares are recomputed at each level from summed populations.
 """
 
@@ -158,15 +159,18 @@ def coverage(centres: pl.DataFrame, places: pl.DataFrame, radii_km: tuple[int, .
                                places["longitude"].to_numpy(), places["latitude"].to_numpy())
     ids = np.asarray(places["identifiant"].to_list() + [None], dtype=object)
     out = centres.with_columns(
+        _distance=pl.Series(dist).fill_nan(None),
         distance_km=pl.Series(np.round(dist, 2)).fill_nan(None),
         identifiant_proche=pl.Series(ids[idx].tolist(), dtype=pl.String),
     )
-    known = pl.col("distance_km").is_not_null()
+    known = pl.col("_distance").is_not_null()
+    # the radius is tested on the exact distance; only the stored figure is rounded (a centre at
+    # 10.002 km is not within 10 km, though it displays as 10.00)
     return out.with_columns(
         population_mesuree=pl.when(known).then(pl.col("population")),
-        **{f"population_{r}km": pl.when(known).then(pl.when(pl.col("distance_km") <= r).then(pl.col("population"))
+        **{f"population_{r}km": pl.when(known).then(pl.when(pl.col("_distance") <= r).then(pl.col("population"))
                                                     .otherwise(0)) for r in radii_km},
-    )
+    ).drop("_distance")
 
 
 class TiersLieux(Mart):

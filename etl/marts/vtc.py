@@ -8,6 +8,12 @@ Indicators:
   loaded the current BPE (`bpe`, the default) or the Sirene alternative (`sirene_vtc`); in the
   embedded data, which has neither, an **estimate** for 2018 (`nature = estime`), below.
 
+- `vtc_hausse_depuis_2013`, `vtc_hausse_pour_10000_hab`: current E101 minus the 2013 taxis, the
+  VTC firms that appeared since (and the taxis' own change): the platform component of the
+  balance index, because a level of taxis is not platform penetration (rural communes have
+  many taxis conventionnés for medical transport). Measured only when the live BPE is loaded
+  (same publisher, same equipment code); never estimated, never from Sirene (another count).
+
 The estimate (see docs/tiers-lieux-vtc.md): INSEE published E101 for 2013 and 2018 per aire
 urbaine, not per commune, and no commune-to-aire-urbaine table is at hand. The boom was almost
 all in the Paris area (aire urbaine de Paris x2.89, rest of France x1.32), so one national
@@ -55,6 +61,18 @@ INDICATORS = (
               "reste de la France : × 1,32). Somme des communes.", "plateforme", "vtc",
               "Insee, Base permanente des équipements (E101) ; estimation d'après la BPE 2013-2018", LICENCE,
               sens=1, decimales=0),
+    Indicator("vtc_hausse_depuis_2013", "Hausse des taxis et VTC depuis 2013", "équipements",
+              "Équipements « Taxi - VTC » (E101) de la Base permanente des équipements courante moins équipements "
+              "« Taxi » de la BPE 2013 (avant les VTC), dans les communes présentes dans les deux : surtout les "
+              "entreprises de VTC apparues depuis. Mesurée seulement quand la BPE en ligne est chargée ; jamais "
+              "estimée. Somme des communes.", "plateforme", "vtc",
+              "Insee, Base permanente des équipements 2013 et courante", LICENCE, sens=1, decimales=0),
+    Indicator("vtc_hausse_pour_10000_hab", "Hausse des taxis et VTC depuis 2013 pour 10 000 habitants",
+              "pour 10 000 hab.",
+              "Hausse des équipements taxi-VTC depuis 2013 (voir vtc_hausse_depuis_2013) / population municipale "
+              "(2023) × 10 000, recalculée à chaque niveau à partir des sommes. Composante « VTC » de l'indice de "
+              "pénétration des plateformes (le niveau de taxis n'en est pas une).", "plateforme", "vtc",
+              "Insee, Base permanente des équipements 2013 et courante", LICENCE, sens=1, decimales=1),
     Indicator("vtc_pour_10000_hab", "Taxis et VTC pour 10 000 habitants", "pour 10 000 hab.",
               "Équipements « Taxi - VTC » (E101, mesurés ou estimés, voir vtc_equipements) / population municipale "
               "(2023) × 10 000, recalculé à chaque niveau à partir des sommes.", "plateforme", "vtc",
@@ -188,7 +206,7 @@ class Vtc(Mart):
         choice = ctx.options.get("vtc_source") or "bpe"
         live = [s for s in (("bpe", "sirene_vtc") if choice == "bpe" else ("sirene_vtc", "bpe")) if s in parsed]
         if live:
-            frames.extend(self._real(live[0], parsed[live[0]], communes, arrondissements, harmonise))
+            frames.extend(self._real(live[0], parsed[live[0]], communes, arrondissements, harmonise, taxis))
             notes.append(f"comptages réels : source {live[0]}")
         else:
             notes.append("pas de comptage réel des taxis-VTC (BPE ou Sirene) : seule l'estimation est disponible")
@@ -206,8 +224,11 @@ class Vtc(Mart):
         )
 
     def _real(self, name: str, parsed: Parsed, communes: pl.DataFrame, arrondissements: pl.DataFrame,
-              harmonise) -> list[pl.DataFrame]:
-        """Indicator rows of the measured counts (BPE per year, or the Sirene stock of one month)."""
+              harmonise, taxis) -> list[pl.DataFrame]:
+        """Indicator rows of the measured counts (BPE per year, or the Sirene stock of one month).
+
+        With the BPE, also the growth since 2013 (`taxis`: the harmonised 2013 taxi counts).
+        """
         frames = []
         if name == "bpe":
             rows = parsed.frame
@@ -227,6 +248,7 @@ class Vtc(Mart):
                 lv = _levels_with_rate(values, arr, communes, arrondissements, "vtc")
                 frames.append(long_rows(lv, {"vtc": "vtc_equipements", "pour_10000_hab": "vtc_pour_10000_hab"},
                                         periode=period, nature="reel", source="bpe"))
+                frames.append(self._growth(values, arr, taxis, communes, arrondissements, period))
             return frames
         covered = parsed.tables["couverture"]
         period = covered["periode"][0]
@@ -244,6 +266,22 @@ class Vtc(Mart):
         frames.append(long_rows(lv, {"vtc": "vtc_equipements", "pour_10000_hab": "vtc_pour_10000_hab"},
                                 periode=period, nature="reel", source="sirene_vtc"))
         return frames
+
+    @staticmethod
+    def _growth(values: pl.DataFrame, arr: pl.DataFrame | None, taxis, communes: pl.DataFrame,
+                arrondissements: pl.DataFrame, period: str) -> pl.DataFrame:
+        """Current E101 minus 2013 taxis, in the communes (and arrondissements) that have both."""
+        com = values.join(taxis.communes.select("code_commune", "taxis_2013").drop_nulls("taxis_2013"),
+                          on="code_commune", how="inner").select(
+            "code_commune", hausse=pl.col("vtc").cast(pl.Float64) - pl.col("taxis_2013"))
+        arr_growth = None
+        if arr is not None:
+            arr_growth = arr.join(taxis.arrondissements.select("code_arrondissement", "taxis_2013").drop_nulls(
+                "taxis_2013"), on="code_arrondissement", how="inner").select(
+                "code_arrondissement", hausse=pl.col("vtc").cast(pl.Float64) - pl.col("taxis_2013"))
+        lv = _levels_with_rate(com, arr_growth, communes, arrondissements, "hausse")
+        return long_rows(lv, {"hausse": "vtc_hausse_depuis_2013", "pour_10000_hab": "vtc_hausse_pour_10000_hab"},
+                         periode=period, nature="reel", source="bpe")
 
 
 MART = Vtc()

@@ -1,7 +1,14 @@
 """Base nationale des lieux de covoiturage (BNLC): every carpool place, with its coordinates.
 
-Schema `etalab/schema-lieux-covoiturage` 0.3 (the consolidated file adds `dataset_id` and
-`resource_id`, ignored). The mirror holds the manually kept part of the base (2,473 places).
+Schema `etalab/schema-lieux-covoiturage` 0.3. The live run reads the consolidated national base
+`bnlc.csv` that transport.data.gouv.fr builds every day (`Transport.Jobs.ConsolidateBNLCJob` of
+`etalab/transport-site`): the manually kept part `bnlc-.csv` of the GitHub repository
+`etalab/transport-base-nationale-covoiturage` plus every valid resource of the schema published on
+data.gouv.fr, with `id_lieu` first and two columns added at the end, `dataset_id` and
+`resource_id` (ignored here; `bnlc_github` on the manually kept rows). Its address is the
+resource download URL of the transport.data.gouv.fr dataset, and, as a fallback, data.gouv.fr's
+stable link to the same resource (production id in the job's configuration). The mirror holds
+the manually kept part (2,473 places), same schema: both parse. Sample: `tests/samples/live/`.
 Quirks handled here: an empty capacity (`nbre_pl`, 870 rows) is *unknown*, not 0; `insee` is
 sometimes a former commune code or a postal code (the mart places each place by its
 coordinates); `date_maj` may lie in the future (kept, noted by the mart).
@@ -15,12 +22,19 @@ from pathlib import Path
 
 import polars as pl
 
+from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, require_columns
 
 #: The mirror's copy was taken in May 2026: the stock it describes is that of 2026.
 MIRROR_SNAPSHOT_YEAR = "2026"
 REQUIRED = ("id_lieu", "nom_lieu", "insee", "type", "Xlong", "Ylat", "nbre_pl")
 OPTIONAL = ("ad_lieu", "com_lieu", "date_maj", "ouvert", "nbre_pmr", "proprio", "lumiere", "source", "horaires")
+#: Columns of the schema the parser does not read, and those the consolidation adds.
+OTHER = ("id_local", "duree", "comm", "dataset_id", "resource_id")
+FORMAT = CsvFormat(REQUIRED, known=OPTIONAL + OTHER)
+#: The consolidated base: transport.data.gouv.fr's download URL of `bnlc.csv`, and data.gouv.fr's stable link.
+URL = "https://transport.data.gouv.fr/resources/81372/download"
+FALLBACK = "https://www.data.gouv.fr/fr/datasets/r/4fd78dee-e122-4c0d-8bf6-ff55d79f3af1"
 
 
 def _bool(col: str) -> pl.Expr:
@@ -43,17 +57,16 @@ class Bnlc(Source):
     attribution = "Base nationale des lieux de covoiturage, transport.data.gouv.fr, ODbL"
     vintage = "mises à jour de décembre 2018 à mai 2026"
     min_rows = 1_000
-    resources_ = (
-        Resource(
-            "main",
-            "https://raw.githubusercontent.com/etalab/transport-base-nationale-covoiturage/main/bnlc-.csv",
-            "bnlc/bnlc-.csv",
-        ),
-    )
+    national_totals = {"places": ("main", "places")}  # the drop check: carpool places of France
+    provenance = ("Base nationale consolidée de l'éditeur (bnlc.csv, transport.data.gouv.fr ; à défaut le lien "
+                  "stable data.gouv.fr de la même ressource) : la partie tenue à la main sur GitHub plus les lieux "
+                  "publiés par les collectivités. La copie hors ligne n'a que la partie tenue à la main.")
+    formats = FORMAT
+    resources_ = (Resource("main", URL, "bnlc/bnlc-.csv", filename="bnlc.csv", fallbacks=(FALLBACK,)),)
 
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         raw = pl.read_csv(files["main"], infer_schema=False, encoding="utf8-lossy")
-        require_columns(raw, REQUIRED, source=self.name, what="la base")
+        require_columns(raw, FORMAT.required, source=self.name, what="la base")
         for col in OPTIONAL:
             if col not in raw.columns:
                 raw = raw.with_columns(pl.lit(None, pl.String).alias(col))

@@ -17,10 +17,14 @@ from pathlib import Path
 import polars as pl
 
 from etl.cog import COMMUNE_CODE_RE
+from etl.formats import AnyOf, CsvFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
 from etl.sources.insee_logement import read_csv_bytes
 
 MVT_COLUMNS = ("MOD", "DATE_EFF", "TYPECOM_AV", "COM_AV", "TYPECOM_AP", "COM_AP")
+PASSAGE_COLUMNS = ("code_ancien", "code_2026")
+#: Either INSEE's movements file (live) or the passage table (mirror); separator ";" or ",".
+FORMAT = AnyOf((CsvFormat(MVT_COLUMNS, separator=None), CsvFormat(PASSAGE_COLUMNS, separator=None)))
 #: INSEE movement codes: mergers (31-34) and code changes (41: change of département,
 #: 50: transfer of the chief town) move a code to another; 20/21 create or re-create one.
 MERGE_MODS = {"31", "32", "33", "34", "41", "50"}
@@ -59,6 +63,8 @@ class CogPassage(Source):
     attribution = "Insee, Code officiel géographique 2026"
     vintage = "COG 2026"
     min_rows = 1_000
+    provenance = "Fichier de l'éditeur (insee.fr) : les mouvements des communes du COG 2026."
+    formats = FORMAT
     resources_ = (
         Resource(
             "main",
@@ -74,7 +80,7 @@ class CogPassage(Source):
         separator = ";" if head.count(";") > head.count(",") else ","
         raw = pl.read_csv(io.BytesIO(raw_bytes), separator=separator, infer_schema=False)
         rejected = Counter()
-        if {"code_ancien", "code_2026"} <= set(raw.columns):
+        if set(PASSAGE_COLUMNS) <= set(raw.columns):
             df = raw.select(pl.col("code_ancien").str.strip_chars(), pl.col("code_2026").str.strip_chars().alias("code_actuel"))
         elif set(MVT_COLUMNS) <= set(raw.columns):
             df, rejected = passage_from_movements(raw)

@@ -10,6 +10,16 @@ holds communes and arrondissements municipaux together, an arrondissement being 
 that names its parent commune in `commune`. The parser turns that into `niveau` ("commune" or
 "arrondissement") and `code_commune` (the arrondissement's city); `commune_polygons` and
 `arrondissement_polygons` give the two sets to the marts that place points in them.
+
+Where the files are read: the publisher builds them once a year and now deploys them to its
+object storage (`deploy_to_s3.sh` of `datagouv/contours-administratifs`, March 2026: bucket
+`contours-administratifs`, path `2026/geojson/`, public at
+`contours-administratifs.s3.rbx.io.cloud.ovh.net`) as well as to its historical host
+`etalab-datasets.geo.data.gouv.fr/contours-administratifs/<year>/geojson/`. Both are the
+publisher's; the object storage comes first (it is where the 2026 build is deployed), the
+historical host is the fallback. The path names the year (2026), not `latest`: the polygons
+then stay in the geography of the COG 2026 that geo.api.gouv.fr serves, until the year is
+changed here on purpose.
 """
 
 from __future__ import annotations
@@ -22,9 +32,12 @@ from pathlib import Path
 import polars as pl
 import shapely
 
+from etl.formats import GeoJsonFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
 
-BASE = "https://etalab-datasets.geo.data.gouv.fr/contours-administratifs/latest/geojson"
+YEAR = "2026"
+BASE = f"https://contours-administratifs.s3.rbx.io.cloud.ovh.net/{YEAR}/geojson"
+FALLBACK = f"https://etalab-datasets.geo.data.gouv.fr/contours-administratifs/{YEAR}/geojson"
 LEVELS = {
     "communes": 30_000,
     "epci": 1_000,
@@ -40,6 +53,14 @@ REQUIRED = {
 }
 #: Property of the communes file that marks an arrondissement municipal (its city's code).
 PARENT = "commune"
+#: The other properties the publisher documents (README of `datagouv/contours-administratifs`).
+KNOWN = {
+    "communes": ("region", "epci", "plm", PARENT),
+    "epci": (),
+    "departements": ("region",),
+    "regions": (),
+}
+FORMATS = {level: GeoJsonFormat(REQUIRED[level], known=KNOWN[level]) for level in LEVELS}
 #: Paris, Lyon and Marseille have 45 arrondissements: fewer means the file changed shape.
 MIN_ARRONDISSEMENTS = 40
 
@@ -67,8 +88,12 @@ class Contours(Source):
     attribution = "Contours administratifs : Etalab d'après IGN Admin Express, Licence Ouverte 2.0"
     vintage = "géographie des communes au 1er janvier 2026"
     min_rows = 30_000
+    provenance = ("Fichiers de l'éditeur (Etalab / data.gouv.fr), édition 2026 : d'abord son stockage objet, où il "
+                  "déploie désormais chaque édition, à défaut son serveur historique etalab-datasets.geo.data.gouv.fr.")
+    formats = FORMATS
     resources_ = tuple(
-        Resource(level, f"{BASE}/{level}-100m.geojson.gz", f"contours-administratifs/{level}-simplifie.geojson.gz")
+        Resource(level, f"{BASE}/{level}-100m.geojson.gz", f"contours-administratifs/{level}-simplifie.geojson.gz",
+                 fallbacks=(f"{FALLBACK}/{level}-100m.geojson.gz",))
         for level in LEVELS
     )
 
@@ -81,7 +106,7 @@ class Contours(Source):
             features = read_geojson(files[level], what)
             rows += len(features)
             present = set().union(*((f.get("properties") or {}).keys() for f in features)) if features else set()
-            missing = [p for p in REQUIRED[level] if p not in present]
+            missing = [p for p in FORMATS[level].required if p not in present]
             if missing:
                 raise SourceError(f"{what}: propriété(s) absente(s) des entités : {', '.join(missing)}")
             codes, names, parents, geoms = [], [], [], []

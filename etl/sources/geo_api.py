@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from etl.formats import JsonRecordsFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
 
 API = "https://geo.api.gouv.fr"
@@ -55,11 +57,16 @@ class GeoApiSource(Source):
     fields: dict[str, tuple[str, pl.DataType]]
     required: tuple[str, ...]
     code_pattern: str
+    provenance = "API de l'éditeur (geo.api.gouv.fr), les champs demandés dans l'adresse."
+
+    def format_of(self, key: str, options: dict[str, Any]) -> JsonRecordsFormat:
+        """The fields asked for in the URL; those the parser needs are required."""
+        return JsonRecordsFormat(self.required, known=tuple(self.fields))
 
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         records = _read_records(files["main"], self.name)
         present = set().union(*(r.keys() for r in records)) if records else set()
-        missing = [f for f in self.required if f not in present]
+        missing = [f for f in self.format_of("main", ctx.options).required if f not in present]
         if missing:
             raise SourceError(f"{self.name}: champ(s) manquant(s) dans le JSON : {', '.join(missing)}")
         columns = {col: [r.get(field) for r in records] for field, (col, _) in self.fields.items()}
@@ -81,6 +88,7 @@ class Communes(GeoApiSource):
     name = "communes"
     title = "Communes (code, nom, codes postaux, EPCI, population)"
     min_rows = 30_000
+    national_totals = {"population": ("main", "population")}  # the drop check
     resources_ = (
         Resource(
             "main",

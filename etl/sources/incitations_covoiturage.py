@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from etl.formats import JsonRecordsFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
 
 #: Operator spellings, compared without case, spaces or punctuation -> the operator's name.
@@ -30,6 +31,13 @@ OPERATORS = {
     "rezopouce": "Rezo Pouce",
     "moovicite": "Mooviciti",
 }
+
+#: The campaign's fields the parser reads: a campaign without `code_siren` is rejected (counted).
+FORMAT = JsonRecordsFormat(("code_siren",), known=(
+    "link", "nom_plateforme", "operateurs", "zone_sens_des_trajets", "conducteur_montant_max_par_mois",
+    "conducteur_montant_min_par_passager", "conducteur_montant_max_par_passager", "trajet_longueur_max",
+    "trajet_longueur_min", "passager_trajets_max_par_mois", "passager_montant_ticket", "si_zone_exclue_liste",
+    "passager_gratuite"))
 
 #: The mirror's copy is the list of April 2026.
 MIRROR_LIST_YEAR = "2026"
@@ -73,10 +81,15 @@ class IncitationsCovoiturage(Source):
     attribution = "Conditions des campagnes d'incitation financière au covoiturage (data.gouv.fr), copie betagouv/aides-jeunes"
     vintage = "avril 2026"
     min_rows = 10
+    provenance = ("Copie publique tenue par betagouv/aides-jeunes (branche par défaut) : son script "
+                  "(tools/download-incitations-covoiturage-generate-missing-institutions.ts) l'extrait d'une base "
+                  "Grist du ministère qui complète le jeu data.gouv.fr ; le fichier du producteur sur data.gouv.fr "
+                  "n'a ni adresse stable établie ici ni échantillon de son format.")
+    formats = FORMAT
     resources_ = (
         Resource(
             "main",
-            "https://raw.githubusercontent.com/betagouv/aides-jeunes/main/data/benefits/dynamic/incitations-covoiturage.json",
+            "https://raw.githubusercontent.com/betagouv/aides-jeunes/HEAD/data/benefits/dynamic/incitations-covoiturage.json",
             "incitations-covoiturage/incitations-covoiturage.json",
         ),
     )
@@ -88,6 +101,10 @@ class IncitationsCovoiturage(Source):
             raise SourceError(f"{self.name}: JSON illisible ({exc})") from exc
         if not isinstance(records, list):
             raise SourceError(f"{self.name}: une liste de campagnes était attendue")
+        present = set().union(*(r.keys() for r in records if isinstance(r, dict)))
+        missing = [f for f in FORMAT.required if f not in present]
+        if records and missing:  # every campaign would be rejected: the format changed
+            raise SourceError(f"{self.name}: champ(s) manquant(s) dans le JSON : {', '.join(missing)}")
         rejected = Counter()
         rows = []
         for r in records:

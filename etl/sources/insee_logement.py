@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from etl.cog import COMMUNE_CODE_RE
+from etl.formats import CsvFormat, zip_data_member
 from etl.sources.base import FetchContext, Parsed, Resource, Source, require_columns
 
 COLUMNS = {
@@ -24,17 +25,16 @@ COLUMNS = {
     "P21_RSECOCC": "residences_secondaires",
     "P21_LOGVAC": "logements_vacants",
 }
+#: The live file has about 100 columns (not listed): only the ones read are required.
+FORMAT = CsvFormat(("CODGEO", *COLUMNS), separator=";")
 
 
 def read_csv_bytes(path: Path) -> bytes:
-    """The CSV inside a zip (the largest .csv member), or the file itself."""
+    """The CSV inside a zip (the largest .csv member but a metadata file), or the file itself."""
     path = Path(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            members = [m for m in zf.infolist() if m.filename.lower().endswith(".csv")]
-            if not members:
-                raise ValueError("aucun fichier CSV dans l'archive")
-            return zf.read(max(members, key=lambda m: m.file_size))
+            return zf.read(zip_data_member(zf.infolist()))
     return path.read_bytes()
 
 
@@ -47,6 +47,9 @@ class InseeLogement(Source):
     attribution = "Insee, recensement de la population 2021, exploitation principale"
     vintage = "2021"
     min_rows = 30_000
+    national_totals = {"logements": ("main", "logements")}  # the drop check (sum of the file's rows)
+    provenance = "Fichier de l'éditeur (insee.fr) : l'archive zip de la base communale, dont seul le CSV est lu."
+    formats = FORMAT
     resources_ = (
         Resource(
             "main",
@@ -57,7 +60,7 @@ class InseeLogement(Source):
 
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         raw = pl.read_csv(io.BytesIO(read_csv_bytes(files["main"])), separator=";", infer_schema=False)
-        require_columns(raw, ["CODGEO", *COLUMNS], source=self.name, what="le fichier logement")
+        require_columns(raw, FORMAT.required, source=self.name, what="le fichier logement")
         df = raw.select(
             pl.col("CODGEO").str.strip_chars().alias("code"),
             *[pl.col(c).str.strip_chars().str.replace(",", ".").alias(f"_{c}") for c in COLUMNS],

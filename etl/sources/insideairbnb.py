@@ -1,9 +1,17 @@
 """Inside Airbnb: the listings of French cities, every snapshot of every city.
 
-Live mode reads the links of the "get the data" page (`/france/<region>/<city>/<date>/...`) to
-find the snapshots, then downloads the summary `visualisations/listings.csv` of each (the
-detailed `data/listings.csv.gz` with the run option `-o insideairbnb.fichier=detaille`). Mirror
-mode lists `insideairbnb/france/<region>/<city>/<YYYY-MM or YYYY-MM-DD>/visualisations/listings.csv`.
+Live mode finds the snapshots in the site's archived list, then downloads the summary
+`visualisations/listings.csv` of each (the detailed `data/listings.csv.gz` with the run option
+`-o insideairbnb.fichier=detaille`). The "get the data" page is a Gatsby site: its HTML links
+only the latest snapshot of each city, the archived ones sit behind a "show archived data"
+toggle whose list is the site's static data, `/page-data/get-the-data/page-data.json` naming
+static queries `/page-data/sq/d/<hash>.json`, one of which holds `data.allData.datasets`: one
+entry per (city, snapshot) with `dataRoot` (`https://data.insideairbnb.com/<country>/<region>/
+<city>/`) and `publishDate` (`YYYY-MM-DD`). Sample and where the shape was confirmed:
+`tests/samples/live/`. When that list cannot be read (unreachable, or a field gone: the error
+names it), discovery falls back to the HTML links (latest snapshots only) and says so in the
+run report and the manifest (`decouverte`). Mirror mode lists
+`insideairbnb/france/<region>/<city>/<YYYY-MM or YYYY-MM-DD>/visualisations/listings.csv`.
 
 The parser accepts the 18-column summary, the 19-column one (`host_profile_id` after
 `host_id`) and the detailed file (`neighbourhood_cleansed`, prices as "$1,234.00"). Listing
@@ -14,9 +22,11 @@ personal data and are dropped.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -25,9 +35,13 @@ from urllib.parse import urljoin, urlparse
 import polars as pl
 
 from etl import download
-from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
+from etl.formats import CsvFormat
+from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError, require_columns
 
 PAGE_URL = "https://insideairbnb.com/get-the-data/"
+#: The site's static data behind the page (relative to the site's root).
+PAGE_DATA_PATH = "/page-data/get-the-data/page-data.json"
+STATIC_QUERY_PATH = "/page-data/sq/d/{hash}.json"
 DATA_HOST = "https://data.insideairbnb.com"
 MIRROR_DIR = "insideairbnb"
 ATTRIBUTION = "Inside Airbnb, CC BY 4.0"
@@ -46,6 +60,13 @@ OPTIONAL = ("name", "neighbourhood_group", "number_of_reviews", "last_review", "
             "number_of_reviews_ltm", "license")
 #: Detailed-file names of the summary columns.
 DETAILED_NAMES = {"neighbourhood_cleansed": "neighbourhood", "neighbourhood_group_cleansed": "neighbourhood_group"}
+#: Columns of the summary file that the parser does not keep (host names are personal data).
+OTHER_SUMMARY = ("host_name", "host_profile_id")
+#: The format of each file: the summary, or the detailed file (its names of the summary columns).
+FORMATS = {
+    "resume": CsvFormat(REQUIRED, known=OPTIONAL + OTHER_SUMMARY),
+    "detaille": CsvFormat(tuple({v: k for k, v in DETAILED_NAMES.items()}.get(c, c) for c in REQUIRED)),
+}
 INT_COLUMNS = ("minimum_nights", "number_of_reviews", "calculated_host_listings_count", "availability_365",
                "number_of_reviews_ltm")
 
@@ -105,6 +126,58 @@ def discover(html: str, base_url: str = PAGE_URL) -> dict[Snapshot, str]:
             snap = Snapshot(*match.groups())
             found.setdefault(snap, url[: url.index(match.group(0)) + len(match.group(0))])
     return dict(sorted(found.items()))
+
+
+def site_url(page_url: str, path: str) -> str:
+    """An address on the site of `page_url` (the static data live at the site's root)."""
+    parts = urlparse(page_url)
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def static_query_hashes(page_data: Any) -> list[str]:
+    """The static queries of the page (`staticQueryHashes`); fails naming the field when it is gone."""
+    hashes = page_data.get("staticQueryHashes") if isinstance(page_data, dict) else None
+    if not isinstance(hashes, list) or not hashes:
+        raise SourceError("insideairbnb: page-data.json sans liste « staticQueryHashes »")
+    return [str(h) for h in hashes]
+
+
+def archived_datasets(static_query: Any) -> list[dict] | None:
+    """`data.allData.datasets` of one static query, or None when the query holds something else."""
+    data = static_query.get("data") if isinstance(static_query, dict) else None
+    all_data = data.get("allData") if isinstance(data, dict) else None
+    datasets = all_data.get("datasets") if isinstance(all_data, dict) else None
+    return datasets if isinstance(datasets, list) else None
+
+
+def discover_archive(datasets: list[dict]) -> tuple[dict[Snapshot, str], int]:
+    """The French snapshots of the archived list: snapshot -> its folder URL; and how many were skipped.
+
+    Every entry must carry `dataRoot` and `publishDate`: a list without them has changed shape
+    and is refused, naming the field. Entries whose visualisation files are not published
+    (`visualisationPublishStatus` false) have no summary file: skipped and counted.
+    """
+    for name in ("dataRoot", "publishDate"):
+        absent = sum(1 for d in datasets if not isinstance(d, dict) or not d.get(name))
+        if absent:
+            raise SourceError(f"insideairbnb: liste archivée : champ « {name} » absent de {absent} jeu(x) de données")
+    found: dict[Snapshot, str] = {}
+    skipped = 0
+    for d in datasets:
+        root = str(d["dataRoot"]).strip()
+        folder = urljoin(root if root.endswith("/") else root + "/", str(d["publishDate"]).strip() + "/")
+        match = SNAPSHOT_PATH.search(urlparse(folder).path)
+        if not match:  # another country
+            continue
+        if d.get("visualisationPublishStatus") is False:
+            skipped += 1
+            continue
+        found.setdefault(Snapshot(*match.groups()), folder)
+    return dict(sorted(found.items())), skipped
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).removeprefix("insideairbnb: ")
 
 
 def city_label(slug: str) -> str:
@@ -193,13 +266,22 @@ class InsideAirbnb(Source):
     attribution = ATTRIBUTION
     vintage = "tous les instantanés publiés (miroir : décembre 2021 et mars 2024)"
     min_rows = 100
-    #: The page listing the snapshots (a test points it at a local server).
+    rows_by = ("instantanes", ("ville", "instantane"), "lignes_lues")  # the drop check, per snapshot
+    #: The page listing the snapshots; its site also serves the archived list (a test points it at a local server).
     page_url: str = PAGE_URL
+    provenance = ("Site de l'éditeur : la liste de tous les instantanés (y compris archivés) est lue dans les données "
+                  "du site (page-data), à défaut dans les liens de la page « Get the data » (derniers instantanés "
+                  "seulement) ; les fichiers viennent de data.insideairbnb.com.")
+    formats = FORMATS
+
+    def format_of(self, key: str, options: dict[str, Any]) -> Any:
+        choice = str(options.get(OPTION, "resume"))
+        return FORMATS.get(choice)
 
     def _file(self, ctx: FetchContext) -> str:
         choice = str(ctx.options.get(OPTION, "resume"))
         if choice not in FILES:
-            raise SourceError(f"{self.name}: option {OPTION}={choice} inconnue (valeurs : {', '.join(FILES)})")
+            raise OptionError(f"{self.name}: option {OPTION}={choice} inconnue (valeurs : {', '.join(FILES)})")
         return FILES[choice]
 
     def snapshots(self, ctx: FetchContext) -> dict[Snapshot, str]:
@@ -215,6 +297,70 @@ class InsideAirbnb(Source):
             if not found:
                 raise SourceError(f"{self.name}: aucun instantané dans {root} (france/<région>/<ville>/<date>/)")
             return found
+        page_data_url = site_url(self.page_url, PAGE_DATA_PATH)
+        try:
+            found, skipped = self._archive(ctx)
+            summary = f"instantanés trouvés dans la liste archivée du site (page-data) : {len(found)}"
+            if skipped:
+                summary += f" ; {skipped} sans fichiers de visualisation publiés, ignorés"
+            record = {"methode": "page-data", "adresse": page_data_url}
+        except SourceError as exc:
+            try:
+                found = self._html_links(ctx)
+            except SourceError as html_exc:
+                raise SourceError(f"{self.name}: liste archivée : {_short(exc)} ; page HTML : {_short(html_exc)}"
+                                  ) from (html_exc.__cause__ or html_exc)
+            summary = (f"liste archivée illisible ({exc}) : instantanés pris dans les liens de la page HTML "
+                       f"(derniers instantanés seulement) : {len(found)}")
+            cause = "injoignable" if isinstance(exc.__cause__, download.DownloadError) else "format changé"
+            record = {"methode": "page HTML", "adresse": self.page_url, "repli_car": str(exc), "repli_cause": cause}
+        ctx.discovery[self.name] = {**record, "instantanes": len(found), "resume": summary,
+                                    "le": datetime.now(UTC).isoformat(timespec="seconds")}
+        return found
+
+    def _get_json(self, url: str, name: str, ctx: FetchContext) -> tuple[Any, download.Staged]:
+        try:
+            staged = download.stage(url, Path(ctx.raw_dir) / self.name / name, label=f"{self.name}/{name}",
+                                    session=ctx.session, progress=False, **ctx.download_kwargs)
+        except download.DownloadError as exc:
+            raise SourceError(str(exc)) from exc
+        try:
+            return json.loads(staged.path.read_text(encoding="utf-8")), staged
+        except (UnicodeDecodeError, ValueError) as exc:
+            staged.discard()
+            raise SourceError(f"{self.name}: {url} : JSON illisible ({exc})") from exc
+
+    def _archive(self, ctx: FetchContext) -> tuple[dict[Snapshot, str], int]:
+        """The archived list: page-data.json -> its static queries -> the one holding `allData.datasets`."""
+        page, page_staged = self._get_json(site_url(self.page_url, PAGE_DATA_PATH), "page-data.json", ctx)
+        try:
+            hashes = static_query_hashes(page)
+        except SourceError:
+            page_staged.discard()
+            raise
+        for h in hashes:
+            query, staged = self._get_json(site_url(self.page_url, STATIC_QUERY_PATH.format(hash=h)),
+                                           f"sq-{h}.json", ctx)
+            datasets = archived_datasets(query)
+            if datasets is None:
+                staged.discard()
+                continue
+            try:
+                found, skipped = discover_archive(datasets)
+                if not found:
+                    raise SourceError(f"{self.name}: liste archivée sans instantané français (/france/<région>/<ville>/)")
+            except SourceError:
+                staged.discard()
+                page_staged.discard()
+                raise
+            page_staged.commit()
+            staged.commit()
+            return found, skipped
+        page_staged.discard()
+        raise SourceError(f"{self.name}: aucune requête statique du site ne contient « data.allData.datasets »")
+
+    def _html_links(self, ctx: FetchContext) -> dict[Snapshot, str]:
+        """The links of the "get the data" page (the latest snapshot of each city)."""
         try:
             staged = download.stage(self.page_url, Path(ctx.raw_dir) / self.name / "get-the-data.html",
                                     label=f"{self.name}/page", session=ctx.session, progress=False,
@@ -239,6 +385,8 @@ class InsideAirbnb(Source):
 
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         frames, rejected, notes, rows, info = [], Counter(), [], 0, []
+        if self.name in ctx.discovery:  # how the snapshots were found, in the manifest's notes too
+            notes.append(ctx.discovery[self.name]["resume"])
         snaps = sorted(Snapshot(*k.split("/")) for k in files)
         # one snapshot a city and month: a later one of the same month replaces an earlier one
         latest: dict[tuple[str, str], Snapshot] = {}
@@ -273,7 +421,7 @@ class InsideAirbnb(Source):
                       notes=notes)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "urls": [self.page_url]}
+        return {**super().describe(), "urls": [site_url(self.page_url, PAGE_DATA_PATH), self.page_url]}
 
 
 SOURCE = InsideAirbnb()

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
+from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, require_columns
 
 PSEUDO_COMMUNE_RE = r"^99\d{2}(\d{5}|2[AB]\d{3})$"
+FORMAT = CsvFormat(("annee", "valeur", "territoryid"), known=("lieu",))
 
 
 class MobilitesDurables(Source):
@@ -28,11 +30,17 @@ class MobilitesDurables(Source):
     attribution = "Ministère chargé des transports, tableau de bord des mobilités durables, d'après le Registre de preuve de covoiturage"
     vintage = "2024"
     min_rows = 1_000
+    national_totals = {"trajets": ("main", "trajets")}  # the drop check: trips of the year
+    provenance = ("Copie publique (dépôt GitHub Guillaume-BR/diag_360, branche par défaut) d'un export du tableau "
+                  "de bord du ministère : le tableau de bord n'offre pas d'adresse de fichier stable, seulement une "
+                  "page (mobilite-durable-tdb.din.developpement-durable.gouv.fr) d'où l'export a été fait à la main.")
+    formats = FORMAT
     resources_ = (
         Resource(
             "main",
-            # the public copy the mirror was taken from (the dashboard has no stable export URL)
-            "https://raw.githubusercontent.com/Guillaume-BR/diag_360/main/backend/scripts/source/i150.csv",
+            # the public copy the mirror was taken from: its own script (backend/scripts/api/i150.py) names the
+            # ministry's dashboard page, which has no stable file URL; HEAD, the repository's branch being master
+            "https://raw.githubusercontent.com/Guillaume-BR/diag_360/HEAD/backend/scripts/source/i150.csv",
             "mobilites-durables/nb-trajets-covoiturage_2024_export.csv",
         ),
     )
@@ -40,7 +48,7 @@ class MobilitesDurables(Source):
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         raw = pl.read_csv(files["main"], infer_schema=False, eol_char="\n")
         raw = raw.rename({c: c.strip() for c in raw.columns})
-        require_columns(raw, ["annee", "valeur", "territoryid"], source=self.name, what="l'export")
+        require_columns(raw, FORMAT.required, source=self.name, what="l'export")
         df = raw.select(
             pl.col("annee").str.strip_chars(),
             pl.col("lieu").str.strip_chars().alias("nom") if "lieu" in raw.columns else pl.lit(None, pl.String).alias("nom"),

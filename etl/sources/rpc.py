@@ -31,17 +31,18 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from etl import covoiturage, download
-from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError
-from etl.store import write_json
+from etl.formats import CsvFormat
+from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError
+from etl.store import temp_file, write_json
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
 API_URL = f"https://www.data.gouv.fr/api/1/datasets/{DATASET}/"
@@ -59,6 +60,8 @@ COLUMNS = (
     "has_incentive",
 )
 SEPARATOR = ";"
+#: The parser needs exactly these 27 columns, in order (fields are read by position).
+FORMAT = CsvFormat(COLUMNS, separator=SEPARATOR, exact=True)
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 FOREIGN_RE = covoiturage.FOREIGN_RE
 TITLE_RE = re.compile(r"^(\d{4})-(\d{2})\.csv(\.gz|\.zip)?$")
@@ -117,7 +120,7 @@ def parse_months(text: str | None) -> list[str] | None:
             _check_month(start)
             _check_month(end)
             if end < start:
-                raise SourceError(f"rpc: intervalle de mois inversé : {part}")
+                raise OptionError(f"rpc: intervalle de mois inversé : {part}")
             y, m = int(start[:4]), int(start[5:])
             while f"{y:04d}-{m:02d}" <= end:
                 months.add(f"{y:04d}-{m:02d}")
@@ -130,7 +133,7 @@ def parse_months(text: str | None) -> list[str] | None:
 
 def _check_month(text: str) -> None:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise SourceError(f"rpc: mois mal formé « {text} » (attendu AAAA-MM, par exemple 2024-01..2024-12)")
+        raise OptionError(f"rpc: mois mal formé « {text} » (attendu AAAA-MM, par exemple 2024-01..2024-12)")
 
 
 # -- discovery (live) ---------------------------------------------------------------------------
@@ -152,7 +155,7 @@ def choose_months(available: dict[str, str], wanted: list[str] | None, last: int
         return dict(list(available.items())[-last:])
     missing = [m for m in wanted if m not in available]
     if missing:
-        raise SourceError(f"rpc: mois non publiés sur data.gouv.fr : {', '.join(missing)}")
+        raise OptionError(f"rpc: mois non publiés sur data.gouv.fr : {', '.join(missing)}")
     return {m: available[m] for m in wanted}
 
 
@@ -209,10 +212,10 @@ def _plain_csv(path: Path, tmp_dir: Path) -> tuple[Path, bool]:
         magic = fh.read(4)
     if magic != b"PK\x03\x04":
         return path, False
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".csv", dir=tmp_dir)
+    fd, name = temp_file(Path(tmp_dir) / path.name, ".csv")  # named as ours: cleaned if a run is killed
     with open_text(path) as src, open(fd, "w", encoding="utf-8", newline="") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
-    return Path(name), True
+    return name, True
 
 
 #: The fields the typed rows keep (the others are checked for their count only).
@@ -315,8 +318,8 @@ def _careful_rows(numbers: list[int], lines: list[str]) -> pl.DataFrame:
 def check_header(path: Path) -> None:
     """Refuse a file whose header is not the 27 columns in order, naming what is missing."""
     header = read_header(path)
-    if tuple(header) != COLUMNS:
-        missing = [c for c in COLUMNS if c not in header]
+    if tuple(header) != FORMAT.required:
+        missing = [c for c in FORMAT.required if c not in header]
         detail = f"colonne(s) manquante(s) : {', '.join(missing)}" if missing else "colonnes dans un autre ordre"
         raise SourceError(f"rpc: en-tête inattendu dans {Path(path).name} ({len(header)} colonnes ; {detail})")
 
@@ -409,9 +412,8 @@ def _read_careful(path: Path, tmp_dir: Path) -> RowsRead:
     and its raw text when it has the wrong number of fields. The typed rows go through a
     temporary Parquet file, so that memory holds the month's valid rows once.
     """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".parquet", dir=tmp_dir)
+    fd, typed_path = temp_file(Path(tmp_dir) / path.name, ".parquet")  # named as ours: cleaned if a run is killed
     os.close(fd)
-    typed_path = Path(name)
     try:
         lines = pl.scan_csv(
             path, has_header=False, skip_rows=1, separator="\x1f", quote_char=None, new_columns=["_l"],
@@ -500,7 +502,14 @@ class Rpc(Source):
     attribution = "Registre de preuve de covoiturage (covoiturage.beta.gouv.fr), Licence Ouverte 2.0"
     vintage = "12 derniers mois publiés"
     min_rows = 1
+    rows_by = ("main", ("mois",), "lignes")  # the drop check compares each month present in both versions
+    provenance = ("Fichiers mensuels de l'éditeur, trouvés par l'API de data.gouv.fr ; la copie hors ligne n'en a "
+                  "aucun : les mois y sont simulés (données simulées).")
     resources_ = (Resource("catalogue", API_URL, FORMAT_SAMPLE, filename="catalogue.json"),)
+
+    def format_of(self, key: str, options: dict[str, Any]) -> CsvFormat | None:
+        """Monthly files (keyed `YYYY-MM`) have the 27 columns; the API's catalogue is checked by discovery."""
+        return FORMAT if re.fullmatch(r"\d{4}-\d{2}", key) else None
 
     def resources(self, ctx: FetchContext) -> list[Resource]:
         """Live: the monthly files asked for. Mirror: the simulator's inputs (recorded in the manifest)."""

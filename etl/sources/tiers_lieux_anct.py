@@ -22,11 +22,16 @@ import polars as pl
 
 from etl import tiers_lieux_schema as schema
 from etl.cog import COMMUNE_CODE_RE
+from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, Parsed, Resource, Source, require_columns
 
 COLUMNS = ["ID", "NOM_TL", "ADRESSE", "CP", "COMINIT", "INSEECOM", "WEB", "TYPO", "LAT", "LONG", "INSEEMETRO"]
 #: Columns of the file that hold personal data: never read, whatever they contain.
 PERSONAL_COLUMNS = ("CONTACT", "MAIL")
+#: The file's other columns (not read).
+OTHER_COLUMNS = ("NOMCOM", "TWITTER", "FACEBOOK", "GEOCOD", "PRECISION", "METRO", "NOMMETRO", "INSEEREG", "NOMREG",
+                 "INSEEDEP", "NOMCOMMETRO", "POPCOM", "COMCLASS", "INSEE_ZE", "NOM_ZE", "CLASS_ZE", "POP_ZE")
+FORMAT = CsvFormat(tuple(COLUMNS), known=PERSONAL_COLUMNS + OTHER_COLUMNS)
 TYPES = {
     "tiers lieux à dominante coworking": "coworking",
     "tiers lieux à dominante fablab": "fablab",
@@ -43,6 +48,9 @@ class TiersLieuxAnct(Source):
     attribution = "ANCT (ex-CGET), base des tiers-lieux de la Mission coworking, 2019, Licence Ouverte 2.0"
     vintage = "2019 (enquête 2018 et 49 ajouts en 2019)"
     min_rows = 1_000
+    provenance = ("Fichier de l'éditeur : le dépôt GitHub de l'ANCT (anct-carto/mission_coworking, branche par "
+                  "défaut), où l'agence publie cette base.")
+    formats = FORMAT
     resources_ = (
         Resource(
             "main",
@@ -54,7 +62,7 @@ class TiersLieuxAnct(Source):
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         raw_bytes = Path(files["main"]).read_bytes()
         header = pl.read_csv(io.BytesIO(raw_bytes), n_rows=0).columns
-        require_columns(header, COLUMNS, source=self.name, what="le fichier des tiers-lieux")
+        require_columns(header, FORMAT.required, source=self.name, what="le fichier des tiers-lieux")
         # only the columns we use are read: CONTACT and MAIL never enter memory
         raw = pl.read_csv(io.BytesIO(raw_bytes), columns=COLUMNS, infer_schema=False)
         # blanks and the literal "NULL" some rows carry are missing values

@@ -1,0 +1,114 @@
+"""One value per figure (issue #11, point 9): every page shows the answer of `dashboard.valeurs`.
+
+A figure used to differ from page to page ("pas de donnée" here, 70 / 100 there; an EPCI's table in
+December 2024 and its commune's in 2024). This test walks every page for five territories of
+different levels and checks each figure it can name against the one function's answer.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from dashboard import fiche, figures, fmt, valeurs
+from dashboard import locations as loc
+from dashboard.territory import parents, resolve
+
+TERRITORIES = [("commune", "33063"), ("arrondissement", "69383"), ("epci", "243300316"), ("departement", "23"),
+               ("region", "75")]
+PAGES = ["dashboard/pages/mon_territoire.py", "dashboard/pages/equilibre.py", "dashboard/pages/tiers_lieux.py",
+         "dashboard/pages/vtc_taxis.py", "dashboard/pages/covoiturage.py",
+         "dashboard/pages/locations_courte_duree.py"]
+
+
+@pytest.fixture(scope="module")
+def current(data_dir):
+    return pl.read_parquet(data_dir / "valeurs" / "courantes.parquet")
+
+
+@pytest.fixture(scope="module")
+def levels(current):
+    return valeurs.available(current)
+
+
+@pytest.fixture(scope="module")
+def catalogue(data_dir):
+    return pl.read_parquet(data_dir / "catalogue.parquet")
+
+
+def _answer(current, catalogue, levels, niveau, code, indicator):
+    return valeurs.answer(current.filter((pl.col("niveau") == niveau) & (pl.col("code") == code)), catalogue,
+                          niveau, code, indicator, levels)
+
+
+def _key_figure_text(v: valeurs.Valeur) -> str:
+    unit = "" if v.unite.startswith("pour ") else v.unite
+    return figures.with_unit(v.valeur, unit, v.decimales)
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize(("niveau", "code"), TERRITORIES)
+def test_every_figure_is_the_one_answer(app, page, niveau, code, current, catalogue, levels, territoires):
+    at = app(page, niveau=niveau, code=code)
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    answer = lambda ind, n=niveau, c=code: _answer(current, catalogue, levels, n, c, ind)  # noqa: E731
+    checked = 0
+
+    if page.endswith("mon_territoire.py"):
+        assert metrics["Population"] == fmt.compact(answer("population").valeur)
+        assert metrics["Logements"] == fmt.compact(answer("logements").valeur)
+        assert metrics["Résidences secondaires"] == answer("part_residences_secondaires").texte()
+        assert metrics["Densité"] == answer("densite").texte()
+        checked += 4
+        t = resolve(territoires, niveau, code)
+        by_name = {p.nom: p for p in [t, *parents(territoires, t)]}
+        table = next(d.value for d in at.dataframe if "Indicateur" in d.value.columns)
+        ids = dict(catalogue.select("libelle", "indicateur").iter_rows())
+        for r in table.to_dict(orient="records"):
+            ind = ids[r["Indicateur"]]
+            for name, p in by_name.items():
+                v = _answer(current, catalogue, levels, p.niveau, p.code, ind)
+                assert r[name].startswith(fmt.with_unit(v.valeur, v.unite, v.decimales)), (ind, name, r[name])
+                checked += 1
+    elif page.endswith("equilibre.py"):
+        for label, index in (("Adoption collaborative", "indice_collaboratif"),
+                             ("Pénétration des plateformes", "indice_plateformes")):
+            assert metrics[label] == fiche.index_text(answer(index).valeur)
+            checked += 1
+    elif page.endswith(("tiers_lieux.py", "vtc_taxis.py")):
+        ids = dict(catalogue.select("libelle", "indicateur").iter_rows())
+        for label, value in metrics.items():
+            ind = ids.get(label.removesuffix(" (estimation)"))
+            if ind is None:
+                continue  # national context of the VTC page: not a figure of this territory
+            assert value == _key_figure_text(answer(ind)), (label, value)
+            checked += 1
+    elif page.endswith("covoiturage.py"):
+        aires = answer("covoit_aires").valeur
+        assert metrics["Lieux de covoiturage"] == (fmt.number(aires) if aires is not None else "aucun recensé")
+        assert metrics["Places recensées"] == fmt.number(answer("covoit_places_aires").valeur)
+        assert metrics["Places pour 10 000 hab."] == fmt.number(answer("covoit_places_aires_pour_10000_hab").valeur, 1)
+        if niveau in ("departement", "region"):
+            assert metrics["Population couverte"] == answer("covoit_part_pop_campagne").texte()
+        else:
+            assert metrics["Campagne d'incitation"] == answer("covoit_campagne_incitation").texte()
+        checked += 4
+        trips = answer("covoit_trajets")
+        assert trips.periode == "2024"  # the page's default period: the latest complete year
+        assert metrics["Trajets"] == fmt.number(trips.valeur)
+        assert metrics["Trajets pour 1 000 hab."] == fmt.number(answer("covoit_trajets_pour_1000_hab").valeur, 1)
+        checked += 2
+    else:  # short-term rentals: the latest snapshot, when the territory is covered
+        for ind, label in loc.KEY_FIGURES:
+            shown = next((v for k, v in metrics.items() if k.removesuffix(" (estimation)") == label), None)
+            if shown is None:
+                continue
+            v = answer(ind)
+            assert v.periode == "2024-03"
+            assert shown == loc.short_value(v.valeur, v.unite, v.decimales), (label, shown)
+            checked += 1
+        if niveau in ("commune", "arrondissement", "epci"):
+            assert checked == len(loc.KEY_FIGURES)
+    if not page.endswith("locations_courte_duree.py") or niveau in ("commune", "arrondissement", "epci"):
+        assert checked > 0

@@ -1,0 +1,47 @@
+"""The server survives concurrent officials (issue #13): 8 browser sessions at once over every page.
+
+A fresh server from this checkout; 8 Chromium contexts open 4 deep links each at the same time
+(pages and the five territories rotate, so every page is opened 4 times); a thread polls
+`/_stcore/health` every second. The test fails if a view does not finish (the app's script state
+back to "notRunning"), if a view shows an exception or the French error page, or if the server
+leaves a health poll unanswered for 10 s. About 1-2 minutes on an idle 2-core machine; bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from etl.config import ROOT
+from tests import serve_load
+
+SESSIONS = 8
+VIEWS_PER_SESSION = 4
+VIEW_TIMEOUT = 150  # seconds: generous for a machine shared with other jobs; a hang never finishes
+BOUND = 420  # seconds for the whole load, whatever happens
+
+
+@pytest.mark.browser
+def test_eight_concurrent_sessions_over_every_page(tmp_path):
+    if not Path(serve_load.CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    sessions = serve_load.plan(SESSIONS, VIEWS_PER_SESSION)
+    assert {page for views in sessions for page, _, _ in views} == set(serve_load.PAGES)
+    assert {(n, c) for views in sessions for _, n, c in views} == set(serve_load.TERRITORIES)
+    server = serve_load.start_server(ROOT, log=tmp_path / "server.log")
+    try:
+        with serve_load.HealthWatch(server, every=1.0, timeout=10.0) as health:
+            result = serve_load.drive(server.base, sessions, view_timeout=VIEW_TIMEOUT, max_seconds=BOUND)
+        alive = server.proc.poll() is None and server.healthy()
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text(errors="replace")[-3000:]
+    assert len(result.views) == SESSIONS * VIEWS_PER_SESSION, f"views not started within {BOUND} s"
+    assert not result.unfinished, [(v.page, v.niveau, v.code, v.error) for v in result.unfinished] + [log]
+    assert not result.failed, [(v.page, v.niveau, v.code, v.error) for v in result.failed] + [log]
+    assert health.polls > 0 and not health.failures, f"health unanswered at {health.failures} s\n{log}"
+    assert alive, "the server stopped answering after the load"
