@@ -89,3 +89,32 @@ def test_no_rate_wraps_at_any_level(marts):
         assert r["co2_evite_t"] == pytest.approx(r["km_passagers"] * 195 / 1e6)
         assert r["taux_occupation"] == pytest.approx((r["km_passagers"] + r["km_conducteurs"]) / r["km_conducteurs"])
     assert got["co2_evite_t"].min() >= 0
+
+
+def test_france_co2_from_the_registry_file(marts):
+    """2024-01's CO2 avoided for France, recomputed from the registry file itself (not from our marts).
+
+    The issue's figure: about 3,902 t (passenger km × 195 g), where the mart showed −392.71 t.
+    The file is the one the run read: the simulated months kept in the data folder's raw cache
+    (`raw/rpc-simule/`, written by `python -m etl run --all --mirror ...`). Seats × distance in
+    metres are summed in Python integers; the mart stores the month's km rounded to the km,
+    hence the tolerance of half a km (0.0001 t).
+    """
+    _, indicateurs, manifest = marts
+    raw = data_dir() / "raw" / "rpc-simule"
+    files = sorted(raw.glob("2024-0[12].csv.gz"))  # a month's journeys may start in the file before or after
+    if not files:
+        pytest.skip(f"pas de fichiers simulés dans {raw} (reconstruire : python -m etl run --all --mirror ...)")
+    rejected = manifest["sources"]["rpc"]["lignes_rejetees"], manifest["marts"]["covoiturage"]["lignes_rejetees"]
+    assert rejected == ({}, {}), "the files' sum below counts every row: it holds only when none was rejected"
+    metres = 0
+    for path in files:
+        rows = pl.read_csv(path, separator=";", infer_schema=False,
+                           columns=["journey_start_date", "passenger_seats", "journey_distance"])
+        month = rows.filter(pl.col("journey_start_date").str.starts_with("2024-01"))
+        seats = [int(s) for s in month["passenger_seats"].to_list()]
+        distances = [round(float(d)) for d in month["journey_distance"].to_list()]
+        metres += sum(s * d for s, d in zip(seats, distances, strict=True))
+    expected = metres / 1000 * 195 / 1_000_000
+    assert 1_000 < expected < 100_000  # thousands of tonnes for a month of France (the issue: about 3,902 t)
+    assert value(indicateurs, "covoit_co2_evite", "2024-01") == pytest.approx(expected, abs=1e-4)
