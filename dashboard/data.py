@@ -203,7 +203,9 @@ def features(niveau: str, codes: tuple[str, ...] | None = None, *, departement: 
     return _features(version(), niveau, codes, departement=departement, epci=epci, commune=commune)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+# `cache_resource`, not `cache_data`: a hit of `cache_data` unpickles the whole list of polygons
+# (about 0.1 s for a département's communes), a hit here hands out the shared list. Read-only.
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _features(v: str, niveau: str, codes: tuple[str, ...] | None, *, departement: str | None,
               epci: str | None, commune: str | None) -> list[dict[str, Any]]:
     df = _geo(v, niveau)

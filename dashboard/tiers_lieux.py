@@ -172,7 +172,7 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
         "html": "<b>{nom}</b><br/>{type}<br/>{adresse}<br/>{site}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"},
     }
-    return pdk.Deck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
+    return maps.Deck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
 
 
 def legend_items() -> list[tuple[str, str]]:

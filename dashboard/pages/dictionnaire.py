@@ -13,7 +13,7 @@ st.caption("Ce que mesure chaque indicateur, d'où viennent les données, sous q
            "a été écarté à la lecture. Les mêmes informations accompagnent chaque extrait téléchargé.")
 
 catalogue = data.catalogue()
-avail = extracts.availability(data.indicateurs())
+avail = extracts.cached_availability()
 
 st.subheader("Indicateurs")
 query = st.text_input("Rechercher un indicateur", key="indicateur", bind="query-params",
