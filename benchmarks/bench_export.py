@@ -11,7 +11,13 @@ script give the figures their meaning:
 - `import`: the process after importing polars, pyarrow and xlsxwriter and reading the small
   reference tables, before any extract (the floor every extract pays);
 - `en mémoire`: the naive way, every selected row joined and held in one frame, then written
-  (`write_csv`, `write_parquet`, polars `write_excel`): what streaming by chunks saves.
+  (`write_csv`, `write_parquet`, polars `write_excel`): what streaming by chunks saves;
+- for the CSV, three whole-file lazy queries sunk with `sink_csv`: sorted by territory (what
+  an extract sorted in one query costs: the sort holds every row), unsorted (streams, but the
+  rows come in file order), and only the files' own columns (no join to names): the floor.
+
+CPU is each child's user + system time (`getrusage`, robust to the machine's load), after its
+imports; memory is its `VmHWM` above the `import` baseline.
 
 `--scale N` copies the marts to a temporary folder and repeats every indicator row N times
 under N synthetic indicator ids (`population_x3`...), so that the extract grows N-fold while
@@ -37,15 +43,32 @@ CASES = [("csv-fr", "long"), ("csv", "long"), ("xlsx", "long"), ("parquet", "lon
          ("csv-fr", "wide"), ("xlsx", "wide"), ("parquet", "wide")]
 
 CHILD = textwrap.dedent("""
-    import json, sys, time
+    import json, resource, sys, time
     from pathlib import Path
     import polars as pl, pyarrow, xlsxwriter
     from etl import export
     data, fmt, layout, out, mode = sys.argv[1:6]
-    t0 = time.perf_counter()
+
+    def cpu():
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu()
     rows = 0
     if mode == "import":
         pl.read_parquet(Path(data) / "territoires.parquet"); pl.read_parquet(Path(data) / "catalogue.parquet")
+    elif mode in ("sort", "sink", "projected"):  # whole-file lazy pipelines, the alternatives to batches
+        scan = pl.scan_parquet(sorted((Path(data) / "indicateurs").glob("*.parquet"))).filter(
+            pl.col("niveau") == "commune")
+        if mode != "projected":
+            names = pl.scan_parquet(Path(data) / "territoires.parquet").filter(
+                pl.col("niveau") == "commune").select("code", "nom")
+            cat = pl.scan_parquet(Path(data) / "catalogue.parquet").select("indicateur", "libelle", "unite")
+            scan = scan.join(names, on="code", how="left").join(cat, on="indicateur", how="left")
+        if mode == "sort":
+            scan = scan.sort("code", "indicateur", "periode", "source")
+        scan.sink_csv(out, separator=";")
+        rows = pl.scan_csv(out, separator=";").select(pl.len()).collect().item()
     elif mode == "stream":
         plan = export.plan(export.Request("commune", layout=layout, format=fmt), Path(data))
         export.write(plan, Path(out))
@@ -60,11 +83,11 @@ CHILD = textwrap.dedent("""
             df.write_excel(out, worksheet="données")
         else:
             df.write_csv(out, separator=";" if fmt == "csv-fr" else ",", decimal_comma=fmt == "csv-fr")
-    seconds = time.perf_counter() - t0
+    seconds, cpu_s = time.perf_counter() - t0, cpu() - c0
     # VmHWM: this process's high-water mark (ru_maxrss would inherit the parent's across fork/exec)
     peak = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM")) / 1024
     size = Path(out).stat().st_size if Path(out).exists() else 0
-    print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows, "bytes": size}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "peak_mb": peak, "rows": rows, "bytes": size}))
 """)
 
 
@@ -112,22 +135,33 @@ def main() -> None:
         base = measure(data_dir(), "csv", "long", "import", tmp)
         print(f"import (polars, pyarrow, xlsxwriter, reference tables): {base['peak_mb']:.0f} Mo de mémoire au plus")
         print()
-        print(f"{'×':>3} {'format':8} {'disp.':5} {'lignes':>10} {'fichier':>9} | {'flux s':>7} {'flux Mo':>8} "
-              f"{'+Mo':>6} | {'mémoire s':>9} {'mémoire Mo':>10} {'+Mo':>6} | {'ratio +Mo':>9}")
+        print("| × | format | disposition | lignes | fichier | flux : CPU s | durée s | +Mo | en mémoire : CPU s | "
+              "durée s | +Mo |")
+        print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in args.scale:
             data = scaled_marts(data_dir(), n, tmp / f"x{n}")
             for fmt, layout in cases:
                 s = measure(data, fmt, layout, "stream", tmp)
-                line = (f"{n:>3} {fmt:8} {layout:5} {s['rows']:>10,} {s['bytes'] / 2**20:>7.1f}Mo | "
-                        f"{s['seconds']:>7.1f} {s['peak_mb']:>8.0f} {s['peak_mb'] - base['peak_mb']:>6.0f} |")
+                line = (f"| {n} | {fmt} | {layout} | {s['rows']:,} | {s['bytes'] / 2**20:,.1f} Mo | {s['cpu_s']:.1f} | "
+                        f"{s['seconds']:.1f} | {s['peak_mb'] - base['peak_mb']:,.0f} |").replace(",", " ")
                 if fmt == "xlsx" and s["rows"] >= 1_048_576:
-                    line += "  (en mémoire : impossible, plus de 1 048 576 lignes pour une feuille)"
+                    line += " impossible (plus de 1 048 576 lignes pour une feuille) | | |"
                 elif fmt != "geojson":
                     m = measure(data, fmt, layout, "naive", tmp)
-                    extra_s, extra_m = s["peak_mb"] - base["peak_mb"], m["peak_mb"] - base["peak_mb"]
-                    line += (f" {m['seconds']:>9.1f} {m['peak_mb']:>10.0f} {extra_m:>6.0f} | "
-                             f"{extra_s / max(extra_m, 1):>9.2f}")
+                    line += f" {m['cpu_s']:.1f} | {m['seconds']:.1f} | {m['peak_mb'] - base['peak_mb']:,.0f} |".replace(
+                        ",", " ")
+                else:
+                    line += " | | |"
                 print(line, flush=True)
+            if args.formats is None or "csv-fr" in args.formats:
+                # the whole-file alternatives of the issue: one lazy query sunk to CSV, sorted or not
+                for mode, label in (("sort", "requête entière triée puis écrite (sink_csv)"),
+                                    ("sink", "requête entière non triée, écrite en flux"),
+                                    ("projected", "colonnes des fichiers seulement, en flux")):
+                    r = measure(data, "csv", "long", mode, tmp)
+                    figures = (f"{r['rows']:,} | {r['bytes'] / 2**20:,.1f} Mo | {r['cpu_s']:.1f} | {r['seconds']:.1f} | "
+                               f"{r['peak_mb'] - base['peak_mb']:,.0f}").replace(",", " ")  # the label keeps its commas
+                    print(f"| {n} | csv | {label} | {figures} | | | |", flush=True)
             if data != data_dir():
                 shutil.rmtree(data)
 

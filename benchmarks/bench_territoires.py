@@ -29,35 +29,56 @@ PAGES = [("Paris", "commune", "75056"), ("village (L'Abergement-de-Varey, 270 ha
          ("département (Gironde)", "departement", "33"), ("France", "france", "FR")]
 
 
-def child(code: str) -> tuple[float, float]:
-    """Run Python code in a fresh process; return (seconds, its own peak RSS in MB)."""
+def child(code: str) -> dict:
+    """Run Python code in a fresh process: wall seconds, CPU seconds (`os.wait4`: user + system of
+    the child, robust to the machine's load), its peak memory (`VmHWM`, printed by the child) and
+    the JSON it prints last."""
+    code += "\nimport json as _j, resource as _r\n_u = _r.getrusage(_r.RUSAGE_SELF)\n" \
+        "print(_j.dumps({**globals().get('phases', {}), 'vmhwm_mb': next(int(x.split()[1]) for x in " \
+        "open('/proc/self/status') if x.startswith('VmHWM')) / 1024}))"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"benchmark child failed ({proc.returncode})")
-    return seconds, usage.ru_maxrss / 1024
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError("benchmark child failed")
+    import json
+
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, **json.loads(out.strip().splitlines()[-1])}
 
 
 def bench_build() -> None:
     mirror = mirror_dir()
     with tempfile.TemporaryDirectory() as out:
         code = "\n".join([
+            "import resource",
             "from pathlib import Path",
             "from etl import registry",
             "from etl.marts.base import BuildContext",
             "from etl.sources.base import FetchContext, fetch",
             "from etl.store import write_parquet",
+            "def cpu():",
+            "    u = resource.getrusage(resource.RUSAGE_SELF)",
+            "    return u.ru_utime + u.ru_stime",
+            "phases = {}",
+            "c0 = cpu()",
             "mart = registry.marts()['territoires']",
             f"ctx = FetchContext(mirror=Path({str(mirror)!r}), raw_dir=Path({out!r}), progress=False)",
             "parsed = {s: fetch(registry.sources()[s], ctx)[0] for s in mart.sources}",
+            "phases['sources'] = cpu() - c0; c0 = cpu()",
             f"result = mart.build(BuildContext(out_dir=Path({out!r}), progress=False), parsed)",
+            "phases['mart'] = cpu() - c0; c0 = cpu()",
             "tables = {**result.tables, 'indicateurs/territoires.parquet': result.indicateurs}",
             f"[write_parquet(df, Path({out!r}) / rel) for rel, df in tables.items()]",
+            "phases['ecriture'] = cpu() - c0",
+            f"phases['geo_communes_zstd19'] = (lambda t: (write_parquet(tables['geo/communes.parquet'], "
+            f"Path({out!r}) / 'x.parquet'), cpu() - t)[1])(cpu())",
+            "import polars as pl",
+            f"phases['geo_communes_zstd3'] = (lambda t: (tables['geo/communes.parquet'].write_parquet("
+            f"Path({out!r}) / 'y.parquet', compression='zstd', compression_level=3), cpu() - t)[1])(cpu())",
         ])
-        t_build, m_build = child(code)
+        build = child(code)
     baseline = "\n".join([
         "import json, gzip, pathlib",
         f"m = pathlib.Path({str(mirror)!r})",
@@ -67,11 +88,20 @@ def bench_build() -> None:
         "    json.load(gzip.open(m / 'contours-administratifs' / (f + '-simplifie.geojson.gz')))",
         "open(m / 'insee-logement/base-cc-logement-2021-extrait.csv').read()",
     ])
-    t_base, m_base = child(baseline)
+    base = child(baseline)
     print("Territory marts from the mirror (the 8 sources parsed, the mart built and written, in a fresh process)")
-    print(f"  build            : {t_build:6.1f} s   peak {m_build:7.0f} MB")
-    print(f"  baseline (decode the mirror's JSON/GeoJSON/CSV with the stdlib): {t_base:6.1f} s   peak {m_base:7.0f} MB")
-    print(f"  ratio build / baseline: time x{t_build / t_base:.1f}, memory x{m_build / m_base:.1f}")
+    print("| | CPU (s) | durée (s) | pic mémoire (Mo) |")
+    print("|---|---:|---:|---:|")
+    # the build's CPU: its three steps (the two extra writes of geo/communes after them are a probe)
+    build["cpu"] = build["sources"] + build["mart"] + build["ecriture"]
+    print(f"| construction | {build['cpu']:.1f} | {build['seconds']:.1f} (avec la sonde) | {build['vmhwm_mb']:.0f} |")
+    print(f"| référence : décoder les fichiers du miroir (stdlib) | {base['cpu']:.1f} | {base['seconds']:.1f} | "
+          f"{base['vmhwm_mb']:.0f} |")
+    print(f"ratio construction / référence : CPU × {build['cpu'] / base['cpu']:.1f}, "
+          f"mémoire × {build['vmhwm_mb'] / base['vmhwm_mb']:.1f}")
+    print(f"CPU par étape : sources {build['sources']:.1f} s, mart {build['mart']:.1f} s, écriture "
+          f"{build['ecriture']:.1f} s (dont geo/communes.parquet : {build['geo_communes_zstd19']:.1f} s en zstd 19, "
+          f"{build['geo_communes_zstd3']:.1f} s en zstd 3)")
 
 
 def bench_pages() -> None:

@@ -168,7 +168,8 @@ def distribution(table: pl.DataFrame, t: Territory, period: Period, column: str)
                     f"(et non {period.label}).")
     else:
         mine = mine.filter(pl.col("periode").is_in(list(period.months)))
-    out = mine.group_by(column).agg(pl.col("trajets").sum()).sort(column)
+    # widened before summing: the mart stores Int32 counts, and polars sums Int32 as Int32 (wraps)
+    out = mine.group_by(column).agg(pl.col("trajets").cast(pl.Int64).sum()).sort(column)
     if column == "classe_distance" and out.height:
         order = {label: i for i, label in enumerate(cv.DISTANCE_LABELS)}
         out = out.with_columns(_o=pl.col(column).replace_strict(order, return_dtype=pl.Int8)).sort("_o").drop("_o")
@@ -214,7 +215,7 @@ def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame,
         parts = [epci]
     summed = (
         pl.concat(parts).group_by("niveau", "code_1", "code_2")
-        .agg(pl.col("trajets").sum(), pl.col("passagers").sum())
+        .agg(pl.col("trajets").cast(pl.Int64).sum(), pl.col("passagers").cast(pl.Int64).sum())
         .sort(["passagers", "code_1", "code_2"], descending=[True, False, False])
     )
     if limit is not None:

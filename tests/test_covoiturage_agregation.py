@@ -1,9 +1,12 @@
-"""Aggregation of journeys per territory and month, on a hand-made file counted by hand.
+"""Aggregation of journeys per territory and month, on hand-made files counted by hand.
 
-See `rpc_samples.py` for the journeys: j1-j6 are valid, j7 has an unknown commune code.
+See `rpc_samples.py` for the journeys: j1-j6 are valid, j7 has an unknown commune code. Each
+file goes through the `rpc` source (compact month) and the aggregation, as in a run.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -18,11 +21,15 @@ def codes(territoires, parsed_reference):
     return cv.code_table(territoires, parsed_reference["cog_passage"].frame)
 
 
+def compact(path: Path) -> Path:
+    """The month's folder written by the source."""
+    return rpc.parse_file(path, path.parent / "mois" / path.stem).folder
+
+
 @pytest.fixture(scope="module")
 def agg(tmp_path_factory, codes):
     tmp = tmp_path_factory.mktemp("rpc")
-    parsed = rpc.parse_file(samples.hand_made(tmp / "2024-03.csv"), tmp / "2024-03.parquet")
-    return cv.aggregate_files([parsed.typed], codes, threshold=1)
+    return cv.aggregate_files([compact(samples.hand_made(tmp / "2024-03.csv"))], codes, threshold=1)
 
 
 def figures(agg, niveau, code) -> dict:
@@ -112,25 +119,99 @@ def test_ten_passenger_threshold(tmp_path, codes):
         + [samples.line(f"b{i}", f"B{i}", "33281", "33243", 1, 30_000, "NON", 7) for i in range(9)]  # 9 passengers
         + [samples.line(f"c{i}", f"C{i}", "33063", "75101", 2, 85_000, "NON", 7) for i in range(6)]  # 80 km and more
     )
-    parsed = rpc.parse_file(samples.write(tmp_path / "2024-03.csv", rows), tmp_path / "2024-03.parquet")
-    default = cv.aggregate_files([parsed.typed], codes)
+    folder = compact(samples.write(tmp_path / "2024-03.csv", rows))
+    default = cv.aggregate_files([folder], codes)
     pairs = default.flux.filter(pl.col("niveau") == "commune").select("code_1", "code_2", "passagers").rows()
     assert pairs == [("33063", "33243", 10)]
-    lower = cv.aggregate_files([parsed.typed], codes, threshold=9)
+    lower = cv.aggregate_files([folder], codes, threshold=9)
     assert lower.flux.filter(pl.col("niveau") == "commune").height == 2
     # journeys of 80 km or more count in every total, but not in flows
     assert figures(default, "commune", "75056")["trajets"] == 6
 
 
 def test_months_are_summed_not_duplicated(tmp_path, codes):
-    a = rpc.parse_file(samples.hand_made(tmp_path / "a.csv", malformed=False), tmp_path / "a.parquet")
+    a = compact(samples.hand_made(tmp_path / "a.csv", malformed=False))
     april = [r.replace("2024-03-05", "2024-04-05") for r in
              (samples.line(*j) for j in samples.JOURNEYS)]
-    b = rpc.parse_file(samples.write(tmp_path / "b.csv", april), tmp_path / "b.parquet")
-    agg = cv.aggregate_files([a.typed, b.typed], codes, threshold=1)
+    b = compact(samples.write(tmp_path / "b.csv", april))
+    agg = cv.aggregate_files([a, b], codes, threshold=1)
     assert agg.months == ["2024-03", "2024-04"]
     fr = agg.mensuel.filter(pl.col("niveau") == "france")
     assert fr["trajets"].to_list() == [6, 6]
     # the communes' yearly distributions add both months
     bordeaux = agg.heures.filter((pl.col("niveau") == "commune") & (pl.col("code") == "33063"))
     assert dict(bordeaux.select("heure", "trajets").iter_rows()) == {7: 4, 8: 2}
+
+
+def test_island_commune_outside_any_epci_is_no_epci_flow(tmp_path, codes):
+    """Île-de-Sein (29083) has no EPCI: its journeys to Brest are a commune flow, not an EPCI self-pair."""
+    assert codes.filter(pl.col("insee") == "29083")["epci"].item() is None
+    rows = [samples.line(f"s{i}", f"S{i}", "29083", "29019", 2, 20_000, "NON", 8) for i in range(6)]
+    rows += [samples.line("b1", "B1", "29019", "29019", 1, 4_000, "NON", 9)]
+    agg = cv.aggregate_files([compact(samples.write(tmp_path / "2024-03.csv", rows))], codes, threshold=1)
+    brest_epci = codes.filter(pl.col("insee") == "29019")["epci"].item()
+    epci = agg.flux.filter(pl.col("niveau") == "epci")
+    # only the journey inside Brest is a Brest Métropole pair (1 journey, 1 passenger), not 7 journeys
+    assert epci.select("code_1", "code_2", "trajets", "passagers").rows() == [(brest_epci, brest_epci, 1, 1)]
+    communes = agg.flux.filter(pl.col("niveau") == "commune")
+    assert ("29019", "29083", 6, 12) in communes.select("code_1", "code_2", "trajets", "passagers").rows()
+    # the island's journeys still count for Brest Métropole (origin or destination in it) and for the Finistère
+    assert figures(agg, "epci", brest_epci)["trajets"] == 7
+    assert figures(agg, "departement", "29")["trajets_internes"] == 7
+
+
+def test_a_car_picking_up_in_two_communes_counts_once(tmp_path, codes):
+    """Passengers of one car from Bordeaux and from Mérignac to Libourne: one car, its longest journey."""
+    rows = [samples.line("p1", "M", "33063", "33243", 1, 38_000, "OUI", 7),
+            samples.line("p2", "M", "33281", "33243", 2, 41_000, "OUI", 7),
+            samples.line("p3", "N", "33281", "33243", 1, 40_000, "NON", 8)]
+    folder = compact(samples.write(tmp_path / "2024-03.csv", rows))
+    assert pl.read_parquet(folder / "mixtes.parquet")["vehicule"].n_unique() == 1  # car M, across two pairs
+    agg = cv.aggregate_files([folder], codes, threshold=1)
+    libourne = figures(agg, "commune", "33243")
+    assert (libourne["trajets"], libourne["vehicules"], libourne["km_conducteurs"]) == (3, 2, pytest.approx(41 + 40))
+    assert figures(agg, "commune", "33063")["vehicules"] == 1 and figures(agg, "commune", "33063")["km_conducteurs"] == 38
+    merignac = figures(agg, "commune", "33281")
+    assert (merignac["vehicules"], merignac["km_conducteurs"]) == (2, pytest.approx(41 + 40))
+    bm = figures(agg, "epci", "243300316")  # Bordeaux Métropole: car M once, at 41 km
+    assert (bm["trajets"], bm["vehicules"], bm["km_conducteurs"]) == (3, 2, pytest.approx(41 + 40))
+    fr = figures(agg, "france", "FR")
+    assert (fr["vehicules"], fr["km_passagers"], fr["km_conducteurs"]) == (2, pytest.approx(38 + 82 + 40), 81)
+
+
+def test_a_refresh_aggregates_the_new_month_only(tmp_path, codes, monkeypatch):
+    """Each month's aggregates are kept beside it: a new month is the only one aggregated; a new
+    code table (another COG) aggregates every month again; the figures do not change."""
+    def month(m: str) -> Path:
+        rows = [samples.line(*j).replace("2024-03-05", f"{m}-05") for j in samples.JOURNEYS]
+        return compact(samples.write(tmp_path / f"{m}.csv", rows))
+
+    folders = [month(m) for m in ("2024-01", "2024-02")]
+    done: list[str] = []
+    real = cv.aggregate_month
+
+    def spy(compact_month, territories):
+        done.append(compact_month.months[0])
+        return real(compact_month, territories)
+
+    monkeypatch.setattr(cv, "aggregate_month", spy)
+    first = cv.aggregate_files(folders, codes, threshold=1)
+    assert done == ["2024-01", "2024-02"]
+    done.clear()
+    folders.append(month("2024-03"))
+    second = cv.aggregate_files(folders, codes, threshold=1)
+    assert done == ["2024-03"]
+    assert second.mensuel.filter(pl.col("mois") != "2024-03").equals(first.mensuel)
+    assert second.flux.filter(pl.col("mois") != "2024-03").equals(first.flux)
+    done.clear()
+    other = codes.with_columns(pl.when(pl.col("insee") == "33243").then(pl.lit("243300316")).otherwise(pl.col("epci"))
+                               .alias("epci"))  # Libourne moved into Bordeaux Métropole
+    moved = cv.aggregate_files(folders, other, threshold=1)
+    assert done == ["2024-01", "2024-02", "2024-03"]
+
+    def internal(agg) -> list[int]:
+        bm = agg.mensuel.filter((pl.col("niveau") == "epci") & (pl.col("code") == "243300316")).sort("mois")
+        return bm["trajets_internes"].to_list()
+
+    # j4, Mérignac -> Libourne, is now internal to Bordeaux Métropole, each month
+    assert internal(moved) == [n + 1 for n in internal(second)] == [4, 4, 4]

@@ -30,9 +30,9 @@ def sample(reference, tmp_path_factory, territoires, parsed_reference):
     ref = sim.restrict(reference, ["33", "74"])
     out = tmp_path_factory.mktemp("sim")
     paths = sim.simulate(ref, sim.default_months(), out, scale=SCALE)
-    parsed = rpc.parse_files(paths, out / "types")
+    parsed = rpc.parse_files(paths, out / "mois")
     codes = cv.code_table(territoires, parsed_reference["cog_passage"].frame)
-    agg = cv.aggregate_files([p for p in parsed.frame["fichier_type"].to_list()], codes)
+    agg = cv.aggregate_files(parsed.frame["intermediaire"].to_list(), codes)
     return ref, paths, parsed, agg
 
 
@@ -76,8 +76,8 @@ def test_calibration_is_exact_per_epci(sample):
 
 
 def test_shapes_like_the_observatory(sample):
-    _, _, parsed, agg = sample
-    typed = pl.concat([pl.read_parquet(p) for p in parsed.frame["fichier_type"].to_list()])
+    _, paths, parsed, agg = sample
+    typed = pl.concat([rpc.read_rows(p, p.parent).valid for p in paths.values()])
     assert typed["distance_m"].max() < 80_000
     assert 18 <= typed["distance_m"].mean() / 1000 <= 32
     assert 24 <= typed["duree_min"].mean() <= 36

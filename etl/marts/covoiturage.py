@@ -1,7 +1,7 @@
 """Everyday carpooling from the registry's journeys (RPC): monthly figures per territory.
 
-Reads the typed monthly files of the `rpc` source, one month at a time (`etl/covoiturage.py`),
-and writes:
+Reads the compact months written by the `rpc` source (one folder per monthly file, see
+`etl/covoiturage.py`), one after the other, and writes:
 
 - `covoiturage/mensuel.parquet`: per level, territory and month, the sums (journeys with origin
   or destination in the territory, internal journeys, passengers, cars, passenger and driver km,
@@ -97,9 +97,11 @@ def build_tables(agg: cv.Aggregates, territoires: pl.DataFrame, nature: str) -> 
         .sort("niveau", "code", "mois")
     )
     population = territoires.select("niveau", "code", pl.col("population").cast(pl.Float64))
-    year = cv.year_label(agg.months)
-    yearly = mensuel.group_by("niveau", "code").agg([pl.col(c).cast(pl.Int64).sum() for c in sums])
-    rows = [long_rows(with_rates(yearly, population), COLUMNS, periode=year, nature=nature, source=SOURCE)]
+    # a year's figures only for a complete calendar year (a few months would read as a low year)
+    years = cv.complete_years(agg.months)
+    yearly = mensuel.filter(pl.col("mois").str.slice(0, 4).is_in(years)).group_by(
+        "niveau", "code", pl.col("mois").str.slice(0, 4).alias("annee")).agg([pl.col(c).cast(pl.Int64).sum() for c in sums])
+    rows = [long_rows(with_rates(yearly, population), COLUMNS, periode=pl.col("annee"), nature=nature, source=SOURCE)]
     monthly = mensuel.filter(pl.col("niveau").is_in(MONTHLY_INDICATOR_LEVELS))
     rows.append(long_rows(with_rates(monthly, population), COLUMNS, periode=pl.col("mois"), nature=nature,
                           source=SOURCE))
@@ -127,8 +129,8 @@ class Covoiturage(Mart):
         territoires = ctx.read("territoires.parquet")
         codes = cv.code_table(territoires, parsed["cog_passage"].frame)
         threshold = int(ctx.options.get("seuil_flux") or cv.FLOW_THRESHOLD)
-        paths = [Path(p) for p in rpc.frame["fichier_type"].to_list()]
-        agg = cv.aggregate_files(paths, codes, threshold=threshold)
+        folders = [Path(p) for p in rpc.frame["intermediaire"].to_list()]
+        agg = cv.aggregate_files(folders, codes, threshold=threshold)
         nature = rpc.nature or "reel"
         tables, indicateurs = build_tables(agg, territoires, nature)
         notes = [f"{len(agg.months)} mois agrégés ({', '.join(agg.months)}), nature {nature}",

@@ -9,20 +9,26 @@ Mirror mode: no monthly file is mirrored (each is 500-600k rows), so the simulat
 exact RPC format into `<out>/raw/rpc-simule/`, and they go through this same parser and the
 same aggregation. Everything that comes out of them is labelled `nature = simule`.
 
-The parser reads one file at a time, streaming (memory does not grow with the number of
-months): `.csv`, `.csv.gz` or a `.zip` holding one CSV; numbers quoted (files up to 2025) or
-not (from 2026); the 27 columns in order; foreign points coded `99xxx` (from February 2025) or
-`XXXXX` (before). Each file becomes a typed Parquet file next to it, with a `motif_rejet`
-column: every malformed row is kept there with its reason and counted, never silently dropped.
-The aggregation per territory and month lives in `etl/covoiturage.py`.
+The parser reads one file at a time (memory holds one month): `.csv`, `.csv.gz` or a `.zip`
+holding one CSV; numbers quoted (files up to 2025) or not (from 2026); the 27 columns in order;
+foreign points coded `99xxx` (from February 2025) or `XXXXX` (before). It reads the 17 fields
+used, typed, with polars' own CSV reader; a file with any malformed row is read again line by
+line, which gives every rejected row its reason, line number and raw text (`read_rows`).
+Rejected rows are counted per reason and kept in the month's `rejets.parquet`, never silently
+dropped. The valid rows are reduced at once to a compact month (`etl.covoiturage.compact_rows`)
+kept in `<out>/raw/rpc/mois/<month>/` with a `meta.json` naming the file (size, modification
+time) and the code that wrote it: a later run that finds the same file reuses the folder without
+reading the file (a monthly refresh reads one month). The mart aggregates the compact months.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -33,10 +39,10 @@ from typing import Any
 
 import polars as pl
 
-from etl import download
+from etl import covoiturage, download
 from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError
-from etl.store import temp_file
+from etl.store import temp_file, write_json
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
 API_URL = f"https://www.data.gouv.fr/api/1/datasets/{DATASET}/"
@@ -57,7 +63,7 @@ SEPARATOR = ";"
 #: The parser needs exactly these 27 columns, in order (fields are read by position).
 FORMAT = CsvFormat(COLUMNS, separator=SEPARATOR, exact=True)
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
-FOREIGN_RE = r"^(99\d{3}|XXXXX)$"
+FOREIGN_RE = covoiturage.FOREIGN_RE
 TITLE_RE = re.compile(r"^(\d{4})-(\d{2})\.csv(\.gz|\.zip)?$")
 #: Files of 2019-2020 ("...vf") have other columns and swapped coordinates: skipped.
 FIRST_YEAR = 2021
@@ -156,13 +162,26 @@ def choose_months(available: dict[str, str], wanted: list[str] | None, last: int
 # -- parsing ------------------------------------------------------------------------------------
 @dataclass
 class FileParse:
-    """What one monthly file gave: its typed Parquet, rows read, rejected rows per reason."""
+    """What one monthly file gave: its compact month (a folder), rows read, rejected rows per reason."""
 
     path: Path
-    typed: Path
+    folder: Path
     rows: int
     rejected: Counter
     months: list[str]
+    #: False when the folder written by an earlier run for the same file and code was reused.
+    reparsed: bool = True
+
+
+@dataclass
+class RowsRead:
+    """A file's rows: the valid ones typed (`VALID_SCHEMA`), the rejected ones with their reason."""
+
+    valid: pl.DataFrame
+    rejected: pl.DataFrame
+    rows: int
+    #: True when polars' reader met something it cannot vouch for and the line reader took over.
+    careful: bool
 
 
 def read_header(path: Path) -> list[str]:
@@ -199,11 +218,24 @@ def _plain_csv(path: Path, tmp_dir: Path) -> tuple[Path, bool]:
     return name, True
 
 
-#: The fields the typed file keeps (the others are checked for their count only).
+#: The fields the typed rows keep (the others are checked for their count only).
 USED = ("journey_id", "trip_id", "journey_start_datetime", "journey_start_date", "journey_start_time",
         "journey_start_lon", "journey_start_lat", "journey_start_insee", "journey_start_country", "journey_end_lon",
         "journey_end_lat", "journey_end_insee", "journey_end_country", "passenger_seats", "operator_class",
         "journey_distance", "journey_duration", "has_incentive")
+#: What the fast reader asks polars for: the fields used, typed as they are parsed.
+FAST_TYPES = {
+    "journey_id": pl.String, "trip_id": pl.String, "journey_start_date": pl.String, "journey_start_time": pl.String,
+    "journey_start_lon": pl.Float32, "journey_start_lat": pl.Float32, "journey_start_insee": pl.String,
+    "journey_start_country": pl.String, "journey_end_lon": pl.Float32, "journey_end_lat": pl.Float32,
+    "journey_end_insee": pl.String, "journey_end_country": pl.String, "passenger_seats": pl.Int16,
+    "operator_class": pl.String, "journey_distance": pl.Float64, "journey_duration": pl.Float64,
+    "has_incentive": pl.String,
+}
+#: The valid rows, typed (what `etl.covoiturage.compact_rows` reads, and the tests).
+VALID_SCHEMA = {k: v for k, v in TYPED_SCHEMA.items() if k not in ("numero_ligne", "motif_rejet", "ligne_brute")}
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+TIME_RE = r"^\d{2}:\d{2}(:\d{2})?$"
 
 
 def _field(name: str) -> pl.Expr:
@@ -226,7 +258,7 @@ def _typed(lf: pl.LazyFrame) -> pl.LazyFrame:
     checks = [
         ("champs", c("_champs_ok")),
         ("identifiant", c("journey_id").is_not_null() & c("trip_id").is_not_null()),
-        ("date", date.str.contains(r"^\d{4}-\d{2}-\d{2}$") & time.str.contains(r"^\d{2}:\d{2}(:\d{2})?$")),
+        ("date", date.str.contains(DATE_RE) & time.str.contains(TIME_RE)),
         ("commune", place_ok),
         ("passagers", seats.is_between(1, 9)),
         ("distance", dist.is_not_null() & (dist >= 0) & dist.is_finite()),
@@ -283,31 +315,123 @@ def _careful_rows(numbers: list[int], lines: list[str]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row").select("numero_ligne", "_champs_ok", "ligne_brute", *USED)
 
 
-def parse_file(path: Path, typed_path: Path) -> FileParse:
-    """Parse one monthly file into a typed Parquet file (one streaming pass); count rejected rows per reason."""
-    path = Path(path)
+def check_header(path: Path) -> None:
+    """Refuse a file whose header is not the 27 columns in order, naming what is missing."""
     header = read_header(path)
     if tuple(header) != FORMAT.required:
         missing = [c for c in FORMAT.required if c not in header]
         detail = f"colonne(s) manquante(s) : {', '.join(missing)}" if missing else "colonnes dans un autre ordre"
-        raise SourceError(f"rpc: en-tête inattendu dans {path.name} ({len(header)} colonnes ; {detail})")
-    typed_path.parent.mkdir(parents=True, exist_ok=True)
-    scan_path, is_temp = _plain_csv(path, typed_path.parent)
+        raise SourceError(f"rpc: en-tête inattendu dans {Path(path).name} ({len(header)} colonnes ; {detail})")
+
+
+def read_rows(path: Path, tmp_dir: Path, *, careful: bool = False) -> RowsRead:
+    """A monthly file's rows, typed and checked: polars' CSV reader, or the line reader when needed.
+
+    The fast way reads the 17 fields used, typed, in one pass of polars' reader. When that
+    reader fails (a field that does not parse as its type) or any row breaks a rule (a short
+    line, an empty id, a bad code, seats, distance, duration, incentive or operator class, a
+    duplicated id, a blank line), the file is read again line by line (`_read_careful`), which
+    gives every rejected row its reason, line number and raw text: the same rows are kept
+    either way. polars' reader stops at the last field it needs, so fields after the 27th are
+    not seen: a line with extra fields whose first 27 are valid is kept as those 27.
+    `careful=True` goes straight to the line reader (the tests compare both).
+    """
+    path = Path(path)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    source, is_temp = _plain_csv(path, tmp_dir)
+    try:
+        valid = None if careful else _read_fast(source)
+        if valid is not None:
+            return RowsRead(valid, pl.DataFrame(schema=TYPED_SCHEMA), valid.height, careful=False)
+        return _read_careful(source, tmp_dir)
+    finally:
+        if is_temp:
+            source.unlink(missing_ok=True)
+
+
+def _read_fast(path: Path) -> pl.DataFrame | None:
+    """The file's rows typed by polars' reader, or None when a row needs the line reader."""
+    c = pl.col
+    try:
+        raw = pl.read_csv(path, separator=SEPARATOR, columns=list(FAST_TYPES), schema_overrides=FAST_TYPES,
+                          quote_char='"', eol_char="\n", encoding="utf8")
+    except (pl.exceptions.PolarsError, ValueError, UnicodeDecodeError):
+        return None
+    if raw.height == 0:
+        return raw.select(pl.lit(None).cast(t).alias(n) for n, t in VALID_SCHEMA.items()).clear()
+    finite = [c(n).is_not_null() & (c(n) >= 0) & c(n).is_finite() for n in ("journey_distance", "journey_duration")]
+    checks = {
+        "journey_id": c("journey_id").str.len_bytes() > 0, "trip_id": c("trip_id").str.len_bytes() > 0,
+        "passagers": c("passenger_seats").is_between(1, 9), "distance": finite[0], "duree": finite[1],
+        "incitation": c("has_incentive").is_in(["OUI", "NON"]), "classe": c("operator_class").is_in(["A", "B", "C"]),
+        # duplicated ids: 64-bit hashes sorted, neighbours compared (a collision only sends the
+        # file to the line reader, which compares the ids themselves)
+        "doublon": (c("journey_id").hash(seed=0).sort().diff() != 0).fill_null(True),
+    }
+    # a null (a short line, an empty field) fails its check
+    ok = raw.select(check.fill_null(False).all().alias(name) for name, check in checks.items()).row(0)
+    if not all(v is True for v in ok):
+        return None
+    # dates, times and codes: checked on their distinct values
+    for column, pattern in (("journey_start_date", DATE_RE), ("journey_start_time", TIME_RE)):
+        if not raw[column].unique().str.contains(pattern).fill_null(False).all():
+            return None
+    for column in ("journey_start_insee", "journey_end_insee"):
+        code = raw[column]
+        # 5 characters: digits (a commune, or 99xxx abroad), else 2A/2B + 3 digits or XXXXX (checked apart)
+        if not ((code.str.len_bytes() == 5).fill_null(False).all() and not code.str.starts_with("+").any()
+                and not code.str.starts_with("-").any()):
+            return None
+        others = code.filter(code.str.to_integer(strict=False).is_null()).unique()
+        if not (others.str.contains(COMMUNE_RE) | others.str.contains(FOREIGN_RE)).fill_null(False).all():
+            return None
+
+    def text(name: str) -> pl.Expr:
+        return pl.when(c(name) != "").then(c(name))
+
+    return raw.select(
+        c("journey_id"), c("trip_id"),
+        c("journey_start_date").str.slice(0, 7).alias("mois"),
+        c("journey_start_time").str.slice(0, 2).cast(pl.Int8).alias("heure"),
+        c("journey_start_insee").alias("insee_depart"), c("journey_end_insee").alias("insee_arrivee"),
+        text("journey_start_country").alias("pays_depart"), text("journey_end_country").alias("pays_arrivee"),
+        c("journey_start_lon").alias("lon_depart"), c("journey_start_lat").alias("lat_depart"),
+        c("journey_end_lon").alias("lon_arrivee"), c("journey_end_lat").alias("lat_arrivee"),
+        c("passenger_seats").cast(pl.Int8).alias("passagers"),
+        c("operator_class").alias("classe_operateur"),
+        c("journey_distance").round(0).cast(pl.Int32, strict=False).alias("distance_m"),
+        c("journey_duration").round(0).cast(pl.Int32, strict=False).alias("duree_min"),
+        (c("has_incentive") == "OUI").alias("incitation"),
+    )
+
+
+def _read_careful(path: Path, tmp_dir: Path) -> RowsRead:
+    """Line by line (the file's lines split on `;`, odd lines re-read by Python's csv module).
+
+    Every row keeps its line number (the header is line 1); a rejected row keeps its reason,
+    and its raw text when it has the wrong number of fields. The typed rows go through a
+    temporary Parquet file, so that memory holds the month's valid rows once.
+    """
+    fd, typed_path = temp_file(Path(tmp_dir) / path.name, ".parquet")  # named as ours: cleaned if a run is killed
+    os.close(fd)
     try:
         lines = pl.scan_csv(
-            scan_path, has_header=False, skip_rows=1, separator="\x1f", quote_char=None, new_columns=["_l"],
+            path, has_header=False, skip_rows=1, separator="\x1f", quote_char=None, new_columns=["_l"],
             infer_schema=False, eol_char="\n",
         ).with_row_index("numero_ligne", offset=2).with_columns(pl.col("_l").str.strip_suffix("\r")).filter(
             pl.col("_l").str.strip_chars() != "")
         _typed(_split_lines(lines)).sink_parquet(typed_path, compression="zstd", compression_level=1)
+        _finish(typed_path)
+        valid = pl.scan_parquet(typed_path).filter(pl.col("motif_rejet").is_null()).select(list(VALID_SCHEMA)).collect()
+        rejected = pl.scan_parquet(typed_path).filter(pl.col("motif_rejet").is_not_null()).collect()
+        rows = valid.height + rejected.height
     finally:
-        if is_temp:
-            scan_path.unlink(missing_ok=True)
-    return _finish(path, typed_path)
+        typed_path.unlink(missing_ok=True)
+    return RowsRead(valid, rejected, rows, careful=True)
 
 
-def _finish(path: Path, typed_path: Path) -> FileParse:
-    """Re-read the rare lines that did not split into 27 fields, reject duplicated ids, count.
+def _finish(typed_path: Path) -> None:
+    """Re-read the rare lines that did not split into 27 fields, reject duplicated ids.
 
     A line with a `;` inside a quoted text splits into too many fields: Python's csv module
     reads it properly; a line that still has the wrong count stays rejected, with its raw text.
@@ -330,12 +454,42 @@ def _finish(path: Path, typed_path: Path) -> FileParse:
             .otherwise(pl.col("motif_rejet"))
         ).drop("_i")
         full.write_parquet(typed_path, compression="zstd", compression_level=1)
-    summary = pl.scan_parquet(typed_path).group_by("motif_rejet").len().collect()
-    rejected = Counter({r: n for r, n in summary.iter_rows() if r is not None})
-    months = (
-        pl.scan_parquet(typed_path).filter(valid).select(pl.col("mois").unique()).collect()["mois"].sort().to_list()
-    )
-    return FileParse(path=path, typed=typed_path, rows=int(summary["len"].sum()), rejected=rejected, months=months)
+
+
+#: What a month's folder depends on besides the file: the code that reads and compacts it.
+CODE_VERSION = hashlib.sha256(Path(__file__).read_bytes() + covoiturage.AGGREGATION_VERSION.encode()).hexdigest()[:16]
+
+
+def parse_file(path: Path, folder: Path) -> FileParse:
+    """One monthly file -> its compact month in `folder` (see `etl.covoiturage`), rejected rows counted.
+
+    The folder is reused when an earlier run wrote it from the same file with the same code: a
+    monthly refresh reads the new month only, and does not even open the others. "The same
+    file" is its size and modification time (a download replaces a file only when the publisher
+    changed it; a copy gets a new time and is read again, which is the safe side); `meta.json`
+    is written last and names both, without it the folder is rewritten.
+    """
+    path, folder = Path(path), Path(folder)
+    stat = path.stat()
+    key = {"taille": stat.st_size, "modifie_ns": stat.st_mtime_ns, "code": CODE_VERSION}
+    meta_path = folder / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("cle") == key:
+            return FileParse(path=path, folder=folder, rows=int(meta["lignes"]), rejected=Counter(meta["rejets"]),
+                             months=list(meta["mois"]), reparsed=False)
+    check_header(path)
+    meta_path.unlink(missing_ok=True)
+    read = read_rows(path, folder.parent)
+    compact = covoiturage.compact_rows(read.valid)
+    del read.valid
+    compact.write(folder)
+    read.rejected.write_parquet(folder / "rejets.parquet", compression="zstd", compression_level=3)
+    rejected = Counter(read.rejected["motif_rejet"].to_list())
+    months = compact.months
+    write_json({"cle": key, "fichier": path.name, "lignes": read.rows, "rejets": dict(rejected), "mois": months,
+                "lecteur": "lignes" if read.careful else "polars"}, meta_path)
+    return FileParse(path=path, folder=folder, rows=read.rows, rejected=rejected, months=months)
 
 
 # -- the source ---------------------------------------------------------------------------------
@@ -392,22 +546,27 @@ class Rpc(Source):
         else:
             monthly = {k: v for k, v in files.items() if re.fullmatch(r"\d{4}-\d{2}", k)}
             notes, nature, vintage = [], None, _span(list(monthly))
-        typed_dir = Path(ctx.raw_dir) / self.name / "types"
-        return parse_files(monthly, typed_dir, notes=notes, nature=nature, vintage=vintage)
+        return parse_files(monthly, Path(ctx.raw_dir) / self.name / "mois", notes=notes, nature=nature,
+                           vintage=vintage)
 
 
-def parse_files(monthly: dict[str, Path], typed_dir: Path, *, notes: list[str] | None = None,
+def parse_files(monthly: dict[str, Path], folder: Path, *, notes: list[str] | None = None,
                 nature: str | None = None, vintage: str | None = None) -> Parsed:
-    """Parse monthly files one after the other; the main table lists the typed file of each month."""
+    """Parse monthly files one after the other; the main table lists the compact folder of each month.
+
+    `relu` says whether the file was read in this run (False: its folder was reused).
+    """
     rows, rejected, table = 0, Counter(), []
     for month, path in sorted(monthly.items()):
-        result = parse_file(path, typed_dir / f"{month}.parquet")
+        result = parse_file(path, Path(folder) / month)
         rows += result.rows
         rejected.update(result.rejected)
-        table.append({"mois": month, "fichier": str(path), "fichier_type": str(result.typed), "lignes": result.rows,
-                      "lignes_rejetees": sum(result.rejected.values()), "mois_des_trajets": ",".join(result.months)})
-    main = pl.DataFrame(table, schema={"mois": pl.String, "fichier": pl.String, "fichier_type": pl.String,
-                                       "lignes": pl.Int64, "lignes_rejetees": pl.Int64, "mois_des_trajets": pl.String})
+        table.append({"mois": month, "fichier": str(path), "intermediaire": str(result.folder), "lignes": result.rows,
+                      "lignes_rejetees": sum(result.rejected.values()), "mois_des_trajets": ",".join(result.months),
+                      "relu": result.reparsed})
+    main = pl.DataFrame(table, schema={"mois": pl.String, "fichier": pl.String, "intermediaire": pl.String,
+                                       "lignes": pl.Int64, "lignes_rejetees": pl.Int64, "mois_des_trajets": pl.String,
+                                       "relu": pl.Boolean})
     return Parsed({"main": main}, rows_read=rows, rejected=rejected, notes=list(notes or []), nature=nature,
                   vintage=vintage)
 
