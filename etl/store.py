@@ -81,12 +81,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def write_parquet(df: pl.DataFrame, path: Path, *, row_group_size: int | None = None) -> str:
-    """Write `df` atomically as zstd Parquet; return the file's sha256."""
+    """Write `df` atomically as zstd Parquet; return the file's sha256.
+
+    Level 9, not 19: the commune polygons take 0.9 s instead of 13.4 s of CPU for 4.65 MB instead
+    of 3.62 MB (measured on the embedded data); every rebuild, and every test suite, pays it.
+    """
     with atomic_path(path) as tmp:
         df.write_parquet(
             tmp,
             compression="zstd",
-            compression_level=19,
+            compression_level=9,
             statistics=True,
             row_group_size=row_group_size,
         )
