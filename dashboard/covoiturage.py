@@ -305,18 +305,24 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
 
     The outlines give the map its bearings: there is no basemap by default (`maps.basemap`).
     """
+    # France: metropolitan France fills the frame, the DROM's outlines, arcs and places in insets
+    framing = maps.frame(outlines or [])
+    if framing.insets:
+        outlines = framing.features
+        framing.view.pitch, view = view.pitch, framing.view
+    point = framing.point
     arcs = pairs.filter((pl.col("code_1") != pl.col("code_2")) & pl.col("longitude_1").is_not_null()
                         & pl.col("longitude_2").is_not_null()) if pairs.height else pairs
     top = max(arcs["passagers"].max() or 1, 1) if arcs.height else 1
     arc_data = [
-        {"source": [r["longitude_1"], r["latitude_1"]], "target": [r["longitude_2"], r["latitude_2"]],
+        {"source": list(point(r["longitude_1"], r["latitude_1"])), "target": list(point(r["longitude_2"], r["latitude_2"])),
          "width": 1 + 9 * (r["passagers"] / top) ** 0.5,
          "titre": maps.escape(f"{r['nom_1'] or r['code_1']} ↔ {r['nom_2'] or r['code_2']}"),
          "detail": maps.escape(f"{fmt.number(r['passagers'])} passagers, {fmt.number(r['trajets'])} trajets")}
         for r in arcs.iter_rows(named=True)
     ]
     point_data = [
-        {"position": [r["longitude"], r["latitude"]],
+        {"position": list(point(r["longitude"], r["latitude"])),
          "titre": maps.escape(r["nom"] or "Lieu sans nom"),
          "detail": maps.escape(f"{r['type'] or 'type inconnu'} · {capacity_text(r['places'])}")}
         for r in places.iter_rows(named=True)
@@ -334,6 +340,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
                   get_fill_color=[225, 0, 15, 220], get_line_color=[255, 255, 255], stroked=True,
                   get_radius=400, radius_min_pixels=3, radius_max_pixels=7, line_width_min_pixels=1, pickable=True),
     ]
+    layers += maps.inset_layers(framing.insets)
     tooltip = {"html": "<b>{titre}</b><br/>{detail}",
                "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"}}
     return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, **maps.basemap())
