@@ -258,7 +258,8 @@ def covered() -> None:
         "Télécharger ces annonces (CSV)", loc.csv_bytes(table), file_name=f"annonces_{t.code}_{period}.csv",
         mime="text/csv", key="str_telecharger",
     )
-    st.caption(f"{fmt.number(table.height)} annonces. Les titres d'annonces sont reproduits tels qu'Inside Airbnb les publie. "
+    st.caption((f"{fmt.number(table.height)} annonce{'s' if table.height > 1 else ''}. " if table.height else
+                "Aucune annonce dans cette catégorie. ") + "Les titres d'annonces sont reproduits tels qu'Inside Airbnb les publie. "
                f"{loc.SOURCE_NOTE} : toute réutilisation doit citer « Inside Airbnb ».")
 
 
