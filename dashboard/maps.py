@@ -273,6 +273,12 @@ def inset_layers(insets: list[tuple[str, tuple[float, float, float, float]]]) ->
     ]
 
 
+def has_insets(deck: Any) -> bool:
+    """Whether a deck built here draws DROM insets (its caption then says so): read from its layers,
+    not by framing the features a second time."""
+    return any(getattr(layer, "id", None) == "encarts" for layer in getattr(deck, "layers", []) or [])
+
+
 def choropleth(
     features: list[dict],
     values: dict[str, float | None],
