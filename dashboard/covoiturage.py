@@ -132,8 +132,11 @@ def hide_small_shares(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def share_text(value: float | None, trips: int | None, unit: str, decimals: int) -> str:
-    """A share for a table or a card: "aucun trajet", "effectif faible" (fewer than 10 trips) or "47,3 %"."""
-    if not trips:
+    """A share for a table or a card: "pas de donnée" (no row), "aucun trajet" (a month at 0), "effectif
+    faible" (fewer than 10 trips) or "47,3 %"."""
+    if trips is None:  # nothing published: 0 to 5 trips on real files (secrecy), not known to be none
+        return fmt.NO_DATA
+    if trips == 0:
         return NO_TRIP_LABEL
     if trips < MIN_TRIPS_FOR_SHARE:
         return SMALL_LABEL

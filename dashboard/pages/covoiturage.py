@@ -99,8 +99,7 @@ def parent_value(col: str, unit: str, decimals: int) -> str:
 get = (lambda k: mine[k]) if mine else (lambda k: None)
 trips = get("trajets")
 cards = [
-    ("Trajets", fmt.number(trips) if mine else cov.NO_TRIP_LABEL, f"Départ ou arrivée dans le territoire, {period.label}",
-     None),
+    ("Trajets", fmt.number(trips), f"Départ ou arrivée dans le territoire, {period.label}", None),
     ("Trajets pour 1 000 hab.", fmt.number(get("trajets_pour_1000_hab"), 1), None, ("trajets_pour_1000_hab", "", 1)),
     ("Trajets internes", cov.share_text(get("part_interne"), trips, "%", 1), "Départ et arrivée dans le territoire",
      None),
