@@ -415,7 +415,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
     layers += maps.inset_layers(framing.insets)
     tooltip = {"html": "<b>{titre}</b><br/>{detail}",
                "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"}}
-    return pdk.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, **maps.basemap())
+    return maps.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, **maps.basemap())
 
 
 # -- charts -----------------------------------------------------------------------------------

@@ -381,7 +381,7 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
         "html": "<b>{n}</b><br/>{t} · {p}<br/>Enregistrement : {r}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px", "maxWidth": "320px"},
     }
-    return maps.CompactDeck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
+    return maps.Deck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
 
 
 def listings_table(listings: pl.DataFrame) -> pl.DataFrame:

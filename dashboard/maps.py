@@ -60,8 +60,6 @@ class Deck(pdk.Deck):
         return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
 
 
-CompactDeck = Deck  # the name used by the short-term rentals page
-
 
 def escape(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)

@@ -181,8 +181,8 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
     }
     if framing:
         layers += maps.inset_layers(framing.insets)
-    return pdk.Deck(layers=layers, initial_view_state=framing.view if framing else maps.view_for(box),
-                    tooltip=tooltip, **maps.basemap())
+    return maps.Deck(layers=layers, initial_view_state=framing.view if framing else maps.view_for(box),
+                     tooltip=tooltip, **maps.basemap())
 
 
 def legend_items() -> list[tuple[str, str]]:

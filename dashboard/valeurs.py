@@ -149,9 +149,14 @@ def answers(current: pl.DataFrame, keys: Iterable[tuple[str, str]], indicators: 
 
 
 # -- cached, for the pages ----------------------------------------------------------------------------
-@st.cache_resource(show_spinner=False)
 def current() -> pl.DataFrame:
     """`valeurs/courantes.parquet`; for an older data folder without it, the same rule on `indicateurs`."""
+    return _current(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _current(v: str) -> pl.DataFrame:
+    # keyed on the data version: a refreshed folder is served by the next run, as every loader
     try:
         return data.table(TABLE)
     except FileNotFoundError:
@@ -160,15 +165,19 @@ def current() -> pl.DataFrame:
         return current_values(data.indicateurs())
 
 
-@st.cache_resource(show_spinner=False)
 def _index() -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]], set[tuple[str, str]]]:
+    return _index_of(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _index_of(v: str) -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]], set[tuple[str, str]]]:
     """The current values, each territory's (first row, row count), the levels with values.
 
     Read once per data version from what the ETL wrote (`valeurs/index.parquet`,
     `valeurs/niveaux.parquet`): a lookup is then a dict access and a zero-copy slice. An older
     folder without them gets them computed here.
     """
-    table = current()
+    table = _current(v)
     try:
         spans = data.table(INDEX)
         levels = {(n, i) for n, i in data.table(LEVELS).select("niveau", "indicateur").iter_rows()}
@@ -184,8 +193,12 @@ def _index() -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]], set[
     return table, index, levels
 
 
-@st.cache_resource(show_spinner=False)
 def _catalogue() -> dict[str, dict]:
+    return _catalogue_of(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _catalogue_of(v: str) -> dict[str, dict]:
     return catalogue_by_id(data.catalogue())
 
 

@@ -16,6 +16,7 @@ and the two cores stay for the server.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import statistics
@@ -264,8 +265,16 @@ def drive(base: str, sessions_views: list[list[tuple[str, str, str]]], *, view_t
     `probe` (e.g. `Server.cpu_seconds`), read before and after each view, gives `View.cpu`: exact
     for one session at a time only (with several, views overlap).
     """
-    return asyncio.run(_drive(base, sessions_views, view_timeout=view_timeout, max_seconds=max_seconds,
-                              concurrency=concurrency or len(sessions_views), probe=probe))
+    job = _drive(base, sessions_views, view_timeout=view_timeout, max_seconds=max_seconds,
+                 concurrency=concurrency or len(sessions_views), probe=probe)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: the usual case (benchmarks, a test on its own)
+        return asyncio.run(job)
+    # a sync Playwright of an earlier test in this pytest worker keeps a loop running in this thread:
+    # the async sessions get their own thread and loop
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, job).result()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -17,8 +17,16 @@ import streamlit as st
 from etl.config import ROOT
 
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "dashboard" / "pages").glob("*.py"))
-#: Pages that read the long table of indicators (figures compared with parents and peers).
-READ_INDICATORS = ["dashboard/pages/mon_territoire.py", "dashboard/pages/covoiturage.py"]
+#: Damaged file -> pages that read it. The long table of indicators (`indicateurs/`) is read by the
+#: pages that list periods or compare a domain's rows; the current value of each figure
+#: (`valeurs/courantes.parquet`, the one answer of `dashboard.valeurs`) by every page with key figures.
+READERS = {
+    "indicateurs/covoiturage.parquet": ["dashboard/pages/dictionnaire.py", "dashboard/pages/donnees.py",
+                                        "dashboard/pages/locations_courte_duree.py"],
+    "valeurs/courantes.parquet": ["dashboard/pages/covoiturage.py", "dashboard/pages/equilibre.py",
+                                  "dashboard/pages/mon_territoire.py", "dashboard/pages/tiers_lieux.py",
+                                  "dashboard/pages/vtc_taxis.py"],
+}
 
 
 @pytest.fixture
@@ -62,16 +70,16 @@ def check(at, data_dir: Path, label: str) -> bool:
     return bool(ours)
 
 
+@pytest.mark.parametrize("relative", sorted(READERS))
 @pytest.mark.parametrize("page", PAGES)
-def test_damaged_indicators_file(app, damage, page):
-    relative = "indicateurs/covoiturage.parquet"
+def test_damaged_data_file(app, damage, page, relative):
     data_dir = damage(relative)
     label = f"{mart_title(data_dir, relative)} ({relative})"
     at = app(page, niveau="commune", code="33063")
     shown = check(at, data_dir, label)
-    if page in READ_INDICATORS:
+    if page in READERS[relative]:
         assert shown, [e.value for e in at.error]
-    elif not shown:  # a page that does not read the long table (the indices read their own mart) runs on
+    elif not shown:  # a page that does not read the damaged file runs on
         assert not at.error, [e.value for e in at.error]
 
 
@@ -91,7 +99,7 @@ def test_damaged_manifest(app, damage, page):
 
 
 def test_the_page_comes_back_once_the_data_is_rebuilt(app, damage, data_dir):
-    relative = "indicateurs/covoiturage.parquet"
+    relative = "valeurs/courantes.parquet"
     copy = damage(relative)
     at = app("dashboard/pages/covoiturage.py", niveau="epci", code="243300316")
     assert check(at, copy, mart_title(copy, relative))

@@ -15,7 +15,8 @@ import pytest
 from etl import registry
 from etl.runner import plan, run
 from etl.sources.base import SourceError
-from tests.test_download import FAST, TERRITORY, MirrorServer
+from tests.fault_server import FaultServer
+from tests.test_download import FAST, TERRITORY
 
 HOUSING = "insee-logement/base-cc-logement-2021-extrait.csv"
 
@@ -23,7 +24,7 @@ HOUSING = "insee-logement/base-cc-logement-2021-extrait.csv"
 @pytest.fixture
 def server(mirror, monkeypatch):
     """The territory sources pointed at a local server that serves the mirror (their mirror paths)."""
-    srv = MirrorServer(mirror)
+    srv = FaultServer(mirror)
     for name in TERRITORY:
         src = registry.sources()[name]
         moved = tuple(type(r)(r.key, f"{srv.url}/{r.mirror}", r.mirror, r.filename) for r in src.resources_)

@@ -80,6 +80,10 @@ def test_loaders_follow_the_current_symlink_without_restart(fresh_dir, monkeypat
     corse = full.filter(in_corsica)
     assert corse.height > 300  # the communes of Corsica and their parents
     full.filter(~in_corsica).write_parquet(b / "territoires.parquet")
+    current = pl.read_parquet(a / "valeurs" / "courantes.parquet")
+    ajaccio = current.filter(pl.col("code") == "2A004")
+    assert ajaccio.height > 0
+    current.filter(pl.col("code") != "2A004").write_parquet(b / "valeurs" / "courantes.parquet")
     (b / "manifest.json").write_text((a / "manifest.json").read_text())
 
     link = root / "current"
@@ -99,8 +103,13 @@ def test_loaders_follow_the_current_symlink_without_restart(fresh_dir, monkeypat
 
     hits = search(layout._search_index(data.version()), data.codes_postaux(), "ajaccio")
     assert hits.filter(pl.col("niveau") == "commune").height == 0
+    # and so does the one answer per figure (dashboard.valeurs)
+    from dashboard import valeurs
+
+    assert valeurs.rows_of("commune", "2A004").height == 0
     _switch(link, a)
     assert search(layout._search_index(data.version()), data.codes_postaux(), "ajaccio").height > 0
+    assert valeurs.rows_of("commune", "2A004").height == ajaccio.height
 
 
 # -- the French error page -------------------------------------------------------------------------
