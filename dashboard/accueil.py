@@ -130,7 +130,8 @@ def comparison_text(figure: Valeur, peers: list[Valeur], t: Territory) -> str | 
         return f"Cette mesure manque chez les {peer_count_text(len(peers), t)}."
     median = float(pl.Series(same, dtype=pl.Float64).median())
     scale = max(abs(median), 1e-9)
-    if abs(figure.valeur - median) <= 0.05 * scale:
+    same_shown = fmt.number(figure.valeur, figure.decimales) == fmt.number(median, figure.decimales)
+    if same_shown or abs(figure.valeur - median) <= 0.05 * scale:  # "au-dessus de 0,3 km : 0,3 km" reads false
         where = "Proche de"
     else:
         where = "Au-dessus de" if figure.valeur > median else "En dessous de"

@@ -151,3 +151,26 @@ def test_tile_functions_never_fake_a_number(answer, territoires):
     v = answer("commune", "55039", "covoit_trajets_pour_1000_hab")
     assert v.manque and carpool.absence and carpool.comparaison is None
     assert re.search(r"\d", carpool.absence) is None or "6" in carpool.absence  # the secrecy rule, not a figure
+
+
+@pytest.mark.parametrize(("code", "indicator"), [("33063", "distance_tiers_lieu_km"),
+                                                 ("33063", "covoit_trajets_pour_1000_hab")])
+def test_comparison_never_contradicts_the_figures_it_prints(answer, territoires, code, indicator):
+    """« Au-dessus de la médiane : 0,3 km » beside a tile of 0,3 km reads false: equal once rounded is « Proche de »."""
+    import statistics
+
+    from dashboard import compare
+
+    t = resolve(territoires, "commune", code)
+    peers = compare.comparables(territoires, t)
+    figure = answer("commune", code, indicator)
+    peer_figures = [answer(n, c, indicator) for n, c in peers.select("niveau", "code").iter_rows()]
+    same = [p.valeur for p in peer_figures if not p.manque
+            and (p.periode, p.nature, p.source) == (figure.periode, figure.nature, figure.source)]
+    median = statistics.median(same)
+    text = accueil.comparison_text(figure, peer_figures, t)
+    assert fmt.with_unit(median, figure.unite, figure.decimales) in text
+    if fmt.number(figure.valeur, figure.decimales) == fmt.number(median, figure.decimales):
+        assert text.startswith("Proche de"), text
+    elif abs(figure.valeur - median) > 0.05 * abs(median):
+        assert text.startswith("Au-dessus" if figure.valeur > median else "En dessous"), text
