@@ -176,8 +176,8 @@ legend_col, note_col = st.columns([1, 2])
 with legend_col:
     st.markdown(equilibre.bivariate_legend_html(), unsafe_allow_html=True)
 with note_col:
-    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en gris, un des indices manque (indice "
-               "partiel ou pas de mesure). Palette lisible par les daltoniens. Cliquer sur un territoire pour "
+    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en blanc bordé de gris, un des indices "
+               "manque (indice partiel ou pas de mesure). Palette lisible par les daltoniens. Cliquer sur un territoire pour "
                "l'afficher.")
 
 # -- ranking ---------------------------------------------------------------------------------------
