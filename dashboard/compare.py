@@ -7,6 +7,7 @@ and the territory brief.
 from __future__ import annotations
 
 import polars as pl
+import streamlit as st
 
 from dashboard.territory import Territory
 from etl import periods
@@ -64,51 +65,74 @@ def comparison_table(current: pl.DataFrame, catalogue: pl.DataFrame, t: Territor
     return out.sort("domaine", "indicateur")
 
 
-def comparables(territoires: pl.DataFrame, t: Territory, k: int = 10) -> pl.DataFrame:
-    """Territories like `t`, nearest in population first.
+TABLE = "comparables.parquet"
 
-    - communes and arrondissements: same population band and density class;
-    - EPCI: same type (CC, CA, CU, métropole) and population band;
-    - départements, régions: same level.
-    The bands and classes are columns of `territoires` (see `etl/marts/territoires.py`).
+
+def peer_rows(table: pl.DataFrame, niveau: str, code: str) -> pl.DataFrame:
+    """The rows of `comparables.parquet` of one territory (its peers nearest first, or one row without peer)."""
+    return table.filter((pl.col("niveau") == niveau) & (pl.col("code") == code))
+
+
+def comparables(territoires: pl.DataFrame, t: Territory, k: int = 10, table: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Territories like `t`, nearest first: rows of `territoires`, in the order the ETL chose them.
+
+    The peers are chosen once per data version by the territory mart (`etl/comparables.py`,
+    rules in docs/donnees.md): an arrondissement among arrondissements and dense communes of
+    the métropoles, an island commune among island communes. `table`: `comparables.parquet`
+    (default: the cached one of the data folder, or `t`'s rows of it).
     """
-    me = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
-    if me.height == 0 or t.niveau == "france":
+    if t.niveau == "france":
         return territoires.head(0)
-    row = me.row(0, named=True)
-    same = pl.col("niveau").is_in(["commune", "arrondissement"]) if t.niveau in ("commune", "arrondissement") else (
-        pl.col("niveau") == t.niveau)
-    cond = same & (pl.col("code") != t.code)
-    if t.niveau in ("commune", "arrondissement"):
-        if row["tranche_population"] is None or row["classe_densite"] is None:
-            return territoires.head(0)
-        cond = cond & (pl.col("tranche_population") == row["tranche_population"]) & (
-            pl.col("classe_densite") == row["classe_densite"])
-        if t.niveau == "commune":  # a city is not compared with its own arrondissements
-            cond = cond & (pl.col("code_commune").is_null() | (pl.col("code_commune") != t.code))
-        else:
-            cond = cond & (pl.col("code") != t.code_commune)
-    elif t.niveau == "epci":
-        cond = cond & (pl.col("type_epci") == row["type_epci"]) & (pl.col("tranche_population") == row["tranche_population"])
-    pop = row["population"] or 0
-    return (
-        territoires.filter(cond)
-        .with_columns(_d=((pl.col("population").cast(pl.Float64) + 1).log() - pl.lit(float(pop + 1)).log()).abs())
-        .sort("_d", "code")
-        .head(k)
-        .drop("_d")
-    )
+    rows = peer_rows(table, t.niveau, t.code) if table is not None else _stored(t.niveau, t.code)
+    rows = rows.filter(pl.col("code_pair").is_not_null() & (pl.col("rang") <= k))
+    if rows.height == 0:
+        return territoires.head(0)
+    order = rows.select(pl.col("niveau_pair").alias("niveau"), pl.col("code_pair").alias("code"), "rang")
+    return territoires.join(order, on=["niveau", "code"], how="inner").sort("rang").drop("rang")
 
 
-def peer_summary(t: Territory, territoires: pl.DataFrame) -> str:
-    """A French sentence saying how comparable territories were chosen."""
-    row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
-    if t.niveau in ("commune", "arrondissement"):
-        return (f"Communes de la même tranche de population ({row['tranche_population']}) et de la même classe de "
-                f"densité ({row['classe_densite']}), les plus proches en population.")
-    if t.niveau == "epci":
-        return (f"Intercommunalités de même nature ({row['type_epci']}) et de même tranche de population "
-                f"({row['tranche_population']}), les plus proches en population.")
-    if t.niveau in ("departement", "region"):
-        return f"{'Départements' if t.niveau == 'departement' else 'Régions'} les plus proches en population."
-    return ""
+def peer_summary(t: Territory, territoires: pl.DataFrame | None = None, table: pl.DataFrame | None = None) -> str:
+    """The French sentence saying how the comparable territories of `t` were chosen (or why there are none)."""
+    if t.niveau == "france":
+        return ""
+    rows = peer_rows(table, t.niveau, t.code) if table is not None else _stored(t.niveau, t.code)
+    return rows["methode"][0] if rows.height else "Pas de territoire comparable connu pour ce territoire."
+
+
+def peer_count_text(n: int, t: Territory) -> str:
+    """« 10 communes comparables », « 1 intercommunalité comparable »: never « 0 comparables »."""
+    from dashboard import fmt
+
+    if n <= 0:
+        return "aucun territoire comparable"
+    singular, plural = PEER_WORDS.get(t.niveau, ("territoire", "territoires"))
+    return f"{fmt.number(n)} {singular if n == 1 else plural} comparable{'s' if n > 1 else ''}"
+
+
+PEER_WORDS = {"commune": ("commune", "communes"), "arrondissement": ("territoire", "territoires"),
+              "epci": ("intercommunalité", "intercommunalités"), "departement": ("département", "départements"),
+              "region": ("région", "régions")}
+
+
+def _stored(niveau: str, code: str) -> pl.DataFrame:
+    """`t`'s rows of the cached `comparables.parquet` (sorted by territory: a slice, no scan)."""
+    from dashboard import data
+
+    try:
+        table, index = data.indexed_table(TABLE)
+    except FileNotFoundError:  # a data folder built before the table: chosen once here, with the same rules
+        table, index = _computed(data.version())
+    span = index.get((niveau, code))
+    return table.slice(*span) if span else table.head(0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _computed(version: str) -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]]]:
+    """`comparables.parquet` as the ETL would write it, for a folder without it (`version`: the cache key)."""
+    from dashboard import data
+    from etl.comparables import peer_table
+
+    territoires = data.territoires()
+    islands = (set(territoires.filter(pl.col("insulaire").fill_null(False))["code"].to_list())
+               if "insulaire" in territoires.columns else set())
+    return data.by_territory(peer_table(territoires, islands))

@@ -35,6 +35,11 @@ SIMULATED = (
 )
 QUARTER_NAMES = {1: "1er trimestre", 2: "2e trimestre", 3: "3e trimestre", 4: "4e trimestre"}
 SMALL_COUNT = 6  # the registry's statistical secrecy: fewer than 6 trips a month
+#: A share (internal trips, incentives) or the occupancy computed on fewer trips is not shown: "effectif faible".
+MIN_TRIPS_FOR_SHARE = 10
+SHARE_COLUMNS = ("part_interne", "taux_occupation", "part_incitation")
+SMALL_LABEL = "effectif faible"
+NO_TRIP_LABEL = "aucun trajet"
 FLOW_LIMITS = {"commune": 40, "arrondissement": 40, "epci": 60, "departement": 80, "region": 100, "france": 150}
 
 
@@ -110,7 +115,32 @@ def period_sums(mensuel: pl.DataFrame, keys: list[tuple[str, str]], period: Peri
         *[pl.col(c).cast(pl.Int64).sum() for c in cv.SUMS], pl.len().alias("mois_presents"),
         (pl.col("nature") == "simule").any().alias("simule"),
     )
-    return summed.with_columns(cv.rates())
+    return hide_small_shares(summed.with_columns(cv.rates()))
+
+
+def hide_small_shares(df: pl.DataFrame) -> pl.DataFrame:
+    """Shares and occupancy set to null where they rest on fewer than `MIN_TRIPS_FOR_SHARE` trips.
+
+    `effectif_faible` says which: "33 % of 3 trips" is one trip, not a share to compare. Pages
+    print `share_text` ("effectif faible") there, never the number.
+    """
+    small = pl.col("trajets") < MIN_TRIPS_FOR_SHARE
+    return df.with_columns(
+        *[pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in SHARE_COLUMNS if c in df.columns],
+        effectif_faible=small,
+    )
+
+
+def share_text(value: float | None, trips: int | None, unit: str, decimals: int) -> str:
+    """A share for a table or a card: "pas de donnée" (no row), "aucun trajet" (a month at 0), "effectif
+    faible" (fewer than 10 trips) or "47,3 %"."""
+    if trips is None:  # nothing published: 0 to 5 trips on real files (secrecy), not known to be none
+        return fmt.NO_DATA
+    if trips == 0:
+        return NO_TRIP_LABEL
+    if trips < MIN_TRIPS_FOR_SHARE:
+        return SMALL_LABEL
+    return fmt.with_unit(value, unit, decimals)
 
 
 def with_population(df: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame:
@@ -138,18 +168,35 @@ def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, c
         peer_df = with_population(period_sums(mensuel, list(zip(peers["niveau"], peers["code"], strict=True)), period),
                                   territoires)
         if peer_df.height:
+            # a share's median takes the peers with enough trips only (the others' shares are null)
             med = peer_df.select([pl.col(c).median() for c in ("trajets_pour_1000_hab", "part_interne",
                                                                 "taux_occupation", "part_incitation")])
-            med = med.with_columns(nom=pl.lit(f"Médiane de {peer_df.height} territoires comparables"),
+            n = peer_df.height
+            med = med.with_columns(nom=pl.lit(f"Médiane de {n} territoire{'s' if n > 1 else ''} comparable"
+                                              f"{'s' if n > 1 else ''}"),
                                    niveau=pl.lit("comparables"), code=pl.lit(""))
             df = pl.concat([df, med], how="diagonal_relaxed")
     return df
 
 
-def monthly_series(mensuel: pl.DataFrame, t: Territory) -> pl.DataFrame:
-    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).sort(
-        etl_periods.sort_expr("mois"))
-    return rows.with_columns(cv.rates())
+def monthly_series(mensuel: pl.DataFrame, t: Territory, months: list[str] | None = None) -> pl.DataFrame:
+    """The territory's months, each with its rates; with `months` (every month of the data), the months
+    without any trip are there too, with 0 trips (`sans_trajet`), not dropped: a gap in a bar chart
+    reads as a month without data, a bar at 0 as a month without trip.
+    """
+    rows = mensuel.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
+    if months:
+        known = set(rows["mois"].to_list())
+        nature = rows["nature"].mode().first() if rows.height else None
+        absent = [m for m in months if m not in known]
+        if absent:
+            zeros = pl.DataFrame({"niveau": t.niveau, "code": t.code, "mois": absent}).with_columns(
+                *[pl.lit(0, rows.schema[c]).alias(c) for c in cv.SUMS], nature=pl.lit(nature, pl.String))
+            rows = pl.concat([rows.with_columns(sans_trajet=pl.lit(False)),
+                              zeros.with_columns(sans_trajet=pl.lit(True))], how="diagonal_relaxed")
+    if "sans_trajet" not in rows.columns:
+        rows = rows.with_columns(sans_trajet=pl.col("trajets") == 0)
+    return hide_small_shares(rows.sort(etl_periods.sort_expr("mois")).with_columns(cv.rates()))
 
 
 # -- distributions ----------------------------------------------------------------------------
@@ -263,6 +310,31 @@ def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory,
     return sums.sort(["trajets", "code"], descending=[True, False]).head(n)
 
 
+def zero_months_sentence(months: int, simulated: bool) -> str:
+    """Why some bars are at 0: no trip simulated, or none published (the registry hides fewer than 6)."""
+    if simulated:
+        return f"{months} mois sans trajet : barre à 0 (aucun trajet simulé ce mois-là)."
+    return (f"{months} mois sans trajet publié : barre à 0 (aucun trajet, ou moins de {SMALL_COUNT}, que le registre ne publie "
+            "pas par secret statistique).")
+
+
+def flows_caption(arcs: int, places: int, period_label: str) -> str:
+    """What the flow map draws, in sentences that never say "les 0 liaisons" or "0 lieux"."""
+    if arcs:
+        head = (f"Arcs bleus : {'la liaison la plus fréquentée' if arcs == 1 else f'les {fmt.number(arcs)} liaisons les plus fréquentées'}"
+                f" ({period_label}), d'au moins 10 passagers dans le mois (règle de l'observatoire), trajets de moins "
+                "de 80 km ; épaisseur selon les passagers.")
+    else:
+        head = (f"Aucune liaison n'atteint 10 passagers dans un mois ({period_label}) : pas d'arc à tracer (règle de "
+                "l'observatoire).")
+    if places:
+        tail = (f" Points rouges : {'le lieu' if places == 1 else f'les {fmt.number(places)} lieux'} de covoiturage de "
+                "la base nationale (survoler pour le nom, le type et la capacité).")
+    else:
+        tail = " Aucun lieu de covoiturage de la base nationale sur cette carte."
+    return head + tail
+
+
 # -- maps -------------------------------------------------------------------------------------
 def places_for(aires: pl.DataFrame, t: Territory) -> pl.DataFrame:
     """Carpool places drawn with the territory: a commune's EPCI, an arrondissement's city, or the territory."""
@@ -306,18 +378,24 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
 
     The outlines give the map its bearings: there is no basemap by default (`maps.basemap`).
     """
+    # France: metropolitan France fills the frame, the DROM's outlines, arcs and places in insets
+    framing = maps.frame(outlines or [])
+    if framing.insets:
+        outlines = framing.features
+        framing.view.pitch, view = view.pitch, framing.view
+    point = framing.point
     arcs = pairs.filter((pl.col("code_1") != pl.col("code_2")) & pl.col("longitude_1").is_not_null()
                         & pl.col("longitude_2").is_not_null()) if pairs.height else pairs
     top = max(arcs["passagers"].max() or 1, 1) if arcs.height else 1
     arc_data = [
-        {"source": [r["longitude_1"], r["latitude_1"]], "target": [r["longitude_2"], r["latitude_2"]],
+        {"source": list(point(r["longitude_1"], r["latitude_1"])), "target": list(point(r["longitude_2"], r["latitude_2"])),
          "width": 1 + 9 * (r["passagers"] / top) ** 0.5,
          "titre": maps.escape(f"{r['nom_1'] or r['code_1']} ↔ {r['nom_2'] or r['code_2']}"),
          "detail": maps.escape(f"{fmt.number(r['passagers'])} passagers, {fmt.number(r['trajets'])} trajets")}
         for r in arcs.iter_rows(named=True)
     ]
     point_data = [
-        {"position": [r["longitude"], r["latitude"]],
+        {"position": list(point(r["longitude"], r["latitude"])),
          "titre": maps.escape(r["nom"] or "Lieu sans nom"),
          "detail": maps.escape(f"{r['type'] or 'type inconnu'} · {capacity_text(r['places'])}")}
         for r in places.iter_rows(named=True)
@@ -335,6 +413,7 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
                   get_fill_color=[225, 0, 15, 220], get_line_color=[255, 255, 255], stroked=True,
                   get_radius=400, radius_min_pixels=3, radius_max_pixels=7, line_width_min_pixels=1, pickable=True),
     ]
+    layers += maps.inset_layers(framing.insets)
     tooltip = {"html": "<b>{titre}</b><br/>{detail}",
                "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"}}
     return maps.Deck(layers=layers, initial_view_state=view, tooltip=tooltip, **maps.basemap())
@@ -378,10 +457,14 @@ def monthly_chart(series: pl.DataFrame, period: Period, campaign: str | None) ->
 
 
 def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Figure:
-    total = df["trajets"].sum() or 1
+    """Trips by hour or distance class; the share of each bar only on `MIN_TRIPS_FOR_SHARE` trips or more."""
+    total = df["trajets"].sum() or 0
     x = [f"{h} h" for h in df[column].to_list()] if column == "heure" else df[column].to_list()
-    fig = go.Figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE,
-                           customdata=[v / total * 100 for v in df["trajets"].to_list()],
-                           hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f} %)<extra></extra>"))
+    if total >= MIN_TRIPS_FOR_SHARE:
+        hover = dict(customdata=[v / total * 100 for v in df["trajets"].to_list()],
+                     hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f} %)<extra></extra>")
+    else:
+        hover = dict(hovertemplate=f"%{{x}} : %{{y:,d}} trajets ({SMALL_LABEL})<extra></extra>")
+    fig = go.Figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE, **hover))
     fig.update_xaxes(title=x_title)
     return _layout(fig, title, "Trajets")

@@ -8,6 +8,7 @@ recomputes the means of one level only (`etl.indices.compute`): nothing else.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import polars as pl
@@ -278,6 +279,14 @@ def quadrant_figure(rows: pl.DataFrame, selected: str | None, peers: set[str] | 
     for x, y, label in ((25, 97, "collaboratif"), (75, 97, "les deux"), (25, 3, "ni l'un ni l'autre"),
                         (75, 3, "plateformisé")):
         fig.add_annotation(x=x, y=y, text=f"<b>{label}</b>", showarrow=False, font={"size": 14, "color": "#666"})
+    for _code, nom, x, y, chosen in labelled_points(both, selected):  # named without hovering
+        name = html.escape(nom, quote=False)  # plotly reads a few HTML tags in its text
+        fig.add_annotation(
+            x=x, y=y, text=f"<b>{name}</b>" if chosen else name, showarrow=True, arrowhead=0,
+            arrowcolor="#E1000F" if chosen else "#666", ax=-30 if x > 50 else 30, ay=-22 if y < 80 else 22,
+            xanchor="right" if x > 50 else "left", bgcolor="rgba(255,255,255,0.85)",
+            font={"size": 12 if chosen else 11, "color": "#E1000F" if chosen else "#3A3A3A"},
+        )
     fig.add_shape(type="line", x0=50, x1=50, y0=0, y1=100, line={"color": "#999", "dash": "dot"})
     fig.add_shape(type="line", x0=0, x1=100, y0=50, y1=50, line={"color": "#999", "dash": "dot"})
     fig.update_layout(
@@ -287,6 +296,27 @@ def quadrant_figure(rows: pl.DataFrame, selected: str | None, peers: set[str] | 
         separators=", ",
     )
     return fig
+
+
+def labelled_points(both: pl.DataFrame, selected: str | None) -> list[tuple[str, str, float, float, bool]]:
+    """The points the quadrant names without hovering: the selected territory, then the extreme ones.
+
+    Extremes: the highest and the lowest of each index (each territory once). Returns (code, name,
+    platform index, collaborative index, selected?).
+    """
+    if both.height == 0:
+        return []
+    picked: list[str] = []
+    if selected is not None and selected in set(both["code"]):
+        picked.append(selected)
+    for col in ("indice_collaboratif", "indice_plateformes"):
+        for descending in (True, False):
+            code = both.sort([col, "code"], descending=[descending, False])["code"][0]
+            if code not in picked:
+                picked.append(code)
+    rows = {r["code"]: r for r in both.filter(pl.col("code").is_in(picked)).iter_rows(named=True)}
+    return [(c, rows[c]["nom"], rows[c]["indice_plateformes"], rows[c]["indice_collaboratif"], c == selected)
+            for c in picked]
 
 
 def bivariate_legend_html() -> str:

@@ -319,7 +319,8 @@ def render(b: BriefFigures) -> bytes:
     pdf.set_y(max(pdf.get_y(), y0 + 88))
 
     pdf.h2("Face aux territoires comparables")
-    pdf.small(compare.peer_summary(t, data.territoires()) + " " + ", ".join(b.peers["nom"].to_list()) + ".")
+    pdf.small(compare.peer_summary(t, data.territoires())
+              + (" " + ", ".join(b.peers["nom"].to_list()) + "." if b.peers.height else ""))
     labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
     units = {r["indicateur"]: r for r in data.catalogue().iter_rows(named=True)}
     rows = [["Composante", "Valeur", "Période", "Rang centile en France", "Parmi les comparables"]]

@@ -78,7 +78,7 @@ def key_figures(
     france = next((p for p in chain if p.niveau == "france"), None)
     similar = compare.comparables(territoires, t, k=peers) if t.niveau != "france" else territoires.head(0)
     peer_keys = list(zip(similar["niveau"], similar["code"], strict=True))
-    peer_label = {"commune": "communes", "arrondissement": "communes", "epci": "intercommunalités",
+    peer_label = {"commune": "communes", "arrondissement": "territoires", "epci": "intercommunalités",
                   "departement": "départements", "region": "régions"}.get(t.niveau, "territoires")
     known = {r["indicateur"] for r in catalogue.filter(pl.col("indicateur").is_in(ids)).iter_rows(named=True)}
     keys = [t.key, *[p.key for p in (nearest, france) if p is not None], *peer_keys]

@@ -144,12 +144,19 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
     the view fits (None: metropolitan France).
     """
     names = dict(territoires.filter(pl.col("niveau") == "commune").select("code", "nom").iter_rows())
+    # France: metropolitan France fills the frame, the DROM (outlines, places, coverage) in insets
+    framing = maps.frame(outline) if box is None else None
+    if framing is not None and framing.insets:
+        outline, coverage = framing.features, framing.geometry(coverage)
+    else:
+        framing = None
     records = []
     for r in places.iter_rows(named=True):
         address = ", ".join(x for x in (r["adresse"], " ".join(y for y in (r["code_postal"],
                                         names.get(r["code_commune"], r["commune_adresse"])) if y)) if x)
+        lon, lat = framing.point(r["longitude"], r["latitude"]) if framing else (r["longitude"], r["latitude"])
         records.append({
-            "lon": r["longitude"], "lat": r["latitude"],
+            "lon": lon, "lat": lat,
             "nom": r["nom"],
             "type": TYPE_LABELS.get(r["type"], r["type"]),
             "adresse": address or "adresse non renseignée",
@@ -172,7 +179,10 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
         "html": "<b>{nom}</b><br/>{type}<br/>{adresse}<br/>{site}",
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px"},
     }
-    return maps.Deck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
+    if framing:
+        layers += maps.inset_layers(framing.insets)
+    return maps.Deck(layers=layers, initial_view_state=framing.view if framing else maps.view_for(box),
+                     tooltip=tooltip, **maps.basemap())
 
 
 def legend_items() -> list[tuple[str, str]]:

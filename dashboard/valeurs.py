@@ -238,3 +238,55 @@ def valeurs(keys: Iterable[tuple[str, str]], indicators: list[str] | None = None
 def levels() -> set[tuple[str, str]]:
     """`available` of the current values (cached)."""
     return _index()[2]
+
+
+# -- the trend of a figure ----------------------------------------------------------------------------
+EVOLUTIONS = "valeurs/evolutions.parquet"
+
+
+@dataclass(frozen=True)
+class Evolution:
+    """A figure's value at the period before the one shown (same kind of period, source and nature)."""
+
+    periode: str
+    valeur: float
+    periode_precedente: str
+    valeur_precedente: float
+
+    @property
+    def variation_pct(self) -> float | None:
+        """The change in per cent, or None from a zero (a rise from nothing has no percentage)."""
+        if not self.valeur_precedente:
+            return None
+        return (self.valeur - self.valeur_precedente) / abs(self.valeur_precedente) * 100
+
+
+def evolution_of(table: pl.DataFrame, niveau: str, code: str, indicateur: str, periode: str | None) -> Evolution | None:
+    """The previous value of a figure in `valeurs/evolutions.parquet` (None when it has one period only).
+
+    `periode`: the period shown; a row written for another period (an older data folder) is ignored.
+    """
+    row = table.filter((pl.col("niveau") == niveau) & (pl.col("code") == code) & (pl.col("indicateur") == indicateur))
+    if row.height == 0 or periode is None or row["periode"][0] != periode:
+        return None
+    r = row.row(0, named=True)
+    return Evolution(r["periode"], r["valeur"], r["periode_precedente"], r["valeur_precedente"])
+
+
+def evolution(niveau: str, code: str, indicateur: str) -> Evolution | None:
+    """The trend of the figure `valeur(niveau, code, indicateur)` shows, from the ETL's table (cached)."""
+    shown = valeur(niveau, code, indicateur)
+    try:
+        table, index = data.indexed_table(EVOLUTIONS)
+    except FileNotFoundError:  # a data folder built before the table: computed once, by the ETL's rule
+        table, index = _evolutions_computed(data.version())
+    span = index.get((niveau, code))
+    return evolution_of(table.slice(*span), niveau, code, indicateur, shown.periode) if span else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _evolutions_computed(version: str) -> tuple[pl.DataFrame, dict[tuple[str, str], tuple[int, int]]]:
+    """`valeurs/evolutions.parquet` as the ETL writes it, for an older folder (`version`: the cache key)."""
+    from etl.marts.equilibre import previous_values
+
+    return data.by_territory(previous_values(data.indicateurs(), current()))

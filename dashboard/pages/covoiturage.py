@@ -97,14 +97,15 @@ def parent_value(col: str, unit: str, decimals: int) -> str:
 
 
 get = (lambda k: mine[k]) if mine else (lambda k: None)
+trips = get("trajets")
 cards = [
-    ("Trajets", fmt.number(get("trajets")), f"Départ ou arrivée dans le territoire, {period.label}", None),
+    ("Trajets", fmt.number(trips), f"Départ ou arrivée dans le territoire, {period.label}", None),
     ("Trajets pour 1 000 hab.", fmt.number(get("trajets_pour_1000_hab"), 1), None, ("trajets_pour_1000_hab", "", 1)),
-    ("Trajets internes", fmt.with_unit(get("part_interne"), "%", 1), "Départ et arrivée dans le territoire",
+    ("Trajets internes", cov.share_text(get("part_interne"), trips, "%", 1), "Départ et arrivée dans le territoire",
      None),
-    ("Pers. par voiture", fmt.number(get("taux_occupation"), 2),
+    ("Pers. par voiture", cov.share_text(get("taux_occupation"), trips, "", 2),
      "Taux d'occupation (observatoire) : (km passagers + km conducteurs) / km conducteurs", ("taux_occupation", "", 2)),
-    ("Avec incitation", fmt.with_unit(get("part_incitation"), "%", 1),
+    ("Avec incitation", cov.share_text(get("part_incitation"), trips, "%", 1),
      "Part des trajets avec une incitation financière de toute origine (collectivité, employeur, opérateur, "
      "programme national) : pas seulement les campagnes des collectivités", None),
     ("CO2 évité", fmt.with_unit(get("co2_evite_t"), "t", 1), "195 g par km passager (ADEME)", None),
@@ -122,6 +123,9 @@ if mine is None:
 elif period.kind == "mois" and mine["trajets"] < cov.SMALL_COUNT:
     st.caption(f"Effectif faible (moins de {cov.SMALL_COUNT} trajets dans le mois) : le registre ne publie pas ces "
                "communes ; chiffre à lire avec prudence.")
+if mine and mine["effectif_faible"]:
+    st.caption(f"Moins de {cov.MIN_TRIPS_FOR_SHARE} trajets sur la période : les parts et le taux d'occupation ne "
+               "sont pas calculés (« effectif faible »).")
 real = valeurs.valeurs([k for k in keys if k[0] in ("epci", "commune")], ["covoit_trajets"]).filter(
     pl.col("source") == "mobilites_durables")
 for r in real.iter_rows(named=True):
@@ -171,12 +175,18 @@ st.caption(layout.source_note(["covoit_trajets", "covoit_aires", "covoit_campagn
 # -- comparison table -------------------------------------------------------------------------
 st.subheader("Comparaison")
 if table.height:
+    def share_cells(col: str, unit: str, decimals: int) -> list[str]:
+        """A share per row: "effectif faible" under 10 trips; the comparables' median, where peers had enough."""
+        return [(fmt.with_unit(r[col], unit, decimals) if r[col] is not None else cov.SMALL_LABEL)
+                if r["niveau"] == "comparables" else cov.share_text(r[col], r["trajets"], unit, decimals)
+                for r in table.iter_rows(named=True)]
+
     shown = pl.DataFrame({
         "Territoire": table["nom"],
         "Trajets pour 1 000 hab.": [fmt.number(v, 1) for v in table["trajets_pour_1000_hab"]],
-        "Trajets internes": [fmt.with_unit(v, "%", 1) for v in table["part_interne"]],
-        "Taux d'occupation": [fmt.number(v, 2) for v in table["taux_occupation"]],
-        "Avec incitation": [fmt.with_unit(v, "%", 1) for v in table["part_incitation"]],
+        "Trajets internes": share_cells("part_interne", "%", 1),
+        "Taux d'occupation": share_cells("taux_occupation", "", 2),
+        "Avec incitation": share_cells("part_incitation", "%", 1),
     })
     st.dataframe(shown, hide_index=True, width="stretch")
     peers = compare.comparables(territoires, t)
@@ -187,16 +197,19 @@ else:
 
 # -- monthly series ---------------------------------------------------------------------------
 st.subheader("Trajets par mois")
-series = cov.monthly_series(mensuel, t)
-if series.height:
+series = cov.monthly_series(mensuel, t, available)
+if series.height and series["trajets"].sum() > 0:
     share = stock(*t.key, "covoit_part_pop_campagne")
     note = campaign_text or (f"{fmt.with_unit(share, '%', 1)} de la population couverte par une campagne "
                              "d'incitation (liste d'avril 2026)" if share else None)
     st.plotly_chart(cov.monthly_chart(series, period, note), width="stretch", key="serie_mensuelle")
-    st.caption("Barres bleues : la période choisie. Ligne rouge : part des trajets avec une incitation financière. "
+    empty = int(series["sans_trajet"].sum())
+    st.caption("Barres bleues : la période choisie. Ligne rouge : part des trajets avec une incitation financière, "
+               f"tracée les mois d'au moins {cov.MIN_TRIPS_FOR_SHARE} trajets. "
+               + (cov.zero_months_sentence(empty, simulated) + " " if empty else "")
                + layout.source_note(["covoit_trajets"]) + (" · données simulées" if simulated else ""))
 else:
-    st.info("Pas de donnée mensuelle pour ce territoire.")
+    st.info("Aucun trajet du registre pour ce territoire, aucun mois : pas de série à tracer.")
 
 # -- flows and places -------------------------------------------------------------------------
 st.subheader("Flux de covoiturage et lieux de covoiturage")
@@ -214,12 +227,8 @@ view.pitch = 35  # arcs seen at an angle
 deck = cov.flow_deck(pairs, places, view, data.features(level, **where))
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_flux")
 arcs = pairs.filter(pl.col("code_1") != pl.col("code_2")).height if pairs.height else 0
-st.caption(
-    f"Arcs bleus : les {fmt.number(arcs)} liaisons les plus fréquentées ({period.label}), d'au moins 10 passagers dans "
-    f"le mois (règle de l'observatoire), trajets de moins de 80 km ; épaisseur selon les passagers. Points rouges : "
-    f"{fmt.number(places.height)} lieux de covoiturage de la base nationale (survoler pour le nom, le type et la "
-    "capacité). " + layout.source_note(["covoit_trajets", "covoit_aires"]) + (" · flux simulés" if simulated else "")
-)
+st.caption(cov.flows_caption(arcs, places.height, period.label) + " "
+           + layout.source_note(["covoit_trajets", "covoit_aires"]) + (" · flux simulés" if simulated else ""))
 
 # -- hours and distances ----------------------------------------------------------------------
 left, right = st.columns(2)
@@ -229,11 +238,14 @@ for col, tbl, column, title, x_title in (
 ):
     with col:
         dist, note = cov.distribution(tbl, t, period, column)
-        if dist.height:
+        total = int(dist["trajets"].sum()) if dist.height else 0
+        if total:
             st.plotly_chart(cov.bar_chart(dist, column, title, x_title), width="stretch", key=f"graphe_{column}")
-            st.caption((note + " " if note else "") + f"Trajets partant du territoire ou y arrivant. {vintage}.")
+            small = (f" Moins de {cov.MIN_TRIPS_FOR_SHARE} trajets : parts non calculées (effectif faible)."
+                     if total < cov.MIN_TRIPS_FOR_SHARE else "")
+            st.caption((note + " " if note else "") + f"Trajets partant du territoire ou y arrivant. {vintage}." + small)
         else:
-            st.info(f"{title} : pas de donnée.")
+            st.info(f"{title} : aucun trajet sur la période, pas de répartition à tracer.")
 
 # -- top pairs and communes -------------------------------------------------------------------
 left, right = st.columns(2)
@@ -253,23 +265,25 @@ with right:
                 "Commune": communes["nom"],
                 "Trajets": [fmt.number(v) for v in communes["trajets"]],
                 "Pour 1 000 hab.": [fmt.number(v, 1) for v in communes["trajets_pour_1000_hab"]],
-                "Internes": [fmt.with_unit(v, "%", 1) for v in communes["part_interne"]],
+                "Internes": [cov.share_text(v, n, "%", 1) for v, n in communes.select("part_interne", "trajets").iter_rows()],
             }), hide_index=True, width="stretch")
         else:
             st.info("Pas de donnée.")
     else:
         st.markdown("**Mois par mois**")
-        if series.height:
+        if series.height and series["trajets"].sum() > 0:
+            n = series["trajets"].to_list()
             st.dataframe(pl.DataFrame({
                 "Mois": [fmt.month(m) for m in series["mois"]],
-                "Trajets": [fmt.number(v) + (" (effectif faible)" if v < cov.SMALL_COUNT else "")
-                            for v in series["trajets"]],
-                "Internes": [fmt.with_unit(v, "%", 1) for v in series["part_interne"]],
-                "Pers./voiture": [fmt.number(v, 2) for v in series["taux_occupation"]],
-                "Avec incitation": [fmt.with_unit(v, "%", 1) for v in series["part_incitation"]],
+                "Trajets": [fmt.number(v) + (" (effectif faible)" if 0 < v < cov.SMALL_COUNT else "")
+                            for v in n],
+                "Internes": [cov.share_text(v, k, "%", 1) for v, k in zip(series["part_interne"], n, strict=True)],
+                "Pers./voiture": [cov.share_text(v, k, "", 2) for v, k in zip(series["taux_occupation"], n, strict=True)],
+                "Avec incitation": [cov.share_text(v, k, "%", 1)
+                                    for v, k in zip(series["part_incitation"], n, strict=True)],
             }), hide_index=True, width="stretch")
         else:
-            st.info("Pas de donnée.")
+            st.info("Aucun trajet du registre pour ce territoire : pas de tableau mensuel.")
         if t.niveau == "arrondissement":
             st.caption("Les liaisons ci-contre sont celles de la ville entière : les flux sont comptés par commune.")
 st.caption(f"Flux : {vintage}. " + layout.source_note(["covoit_trajets"]))

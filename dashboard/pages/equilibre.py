@@ -176,8 +176,8 @@ legend_col, note_col = st.columns([1, 2])
 with legend_col:
     st.markdown(equilibre.bivariate_legend_html(), unsafe_allow_html=True)
 with note_col:
-    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en gris, un des indices manque (indice "
-               "partiel ou pas de mesure). Palette lisible par les daltoniens. Cliquer sur un territoire pour "
+    st.caption("Couleur : terciles des deux indices (0-33, 33-67, 67-100) ; en blanc bordé de gris, un des indices "
+               "manque (indice partiel ou pas de mesure). Palette lisible par les daltoniens. Cliquer sur un territoire pour "
                "l'afficher.")
 
 # -- ranking ---------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ if partial.height:
 if t.niveau != "france":
     st.subheader("Face aux territoires comparables")
     if peers.height:
-        st.caption(compare.peer_summary(t, territoires) + " " + ", ".join(peers["nom"].to_list()) + ".")
+        st.caption(layout.md(compare.peer_summary(t, territoires) + " " + ", ".join(peers["nom"].to_list()) + "."))
         standing = equilibre.standing_among(ranks, t.code, t.niveau, list(peer_codes))
         if standing.height:
             st.dataframe(pl.DataFrame({
@@ -225,7 +225,7 @@ if t.niveau != "france":
         else:
             st.info("Aucune composante classée n'est connue pour ce territoire.")
     else:
-        st.info("Pas de territoire comparable calculable.")
+        st.info(layout.md(compare.peer_summary(t, territoires)))
 
 # -- brief ----------------------------------------------------------------------------------------
 if t.niveau != "france":

@@ -75,7 +75,7 @@ def partial() -> None:
         st.pydeck_chart(maps.choropleth(feats, values, {c: names.get(f"{niveau}:{c}", c) for c in codes},
                                         value_label=m["libelle"], unit=m["unite"], decimals=2),
                         height=maps.MAP_HEIGHT)
-        st.markdown(maps.legend_html(maps.legend(values, "", 2)), unsafe_allow_html=True)
+        st.markdown(maps.legend_html(maps.legend(values, "", 2, codes=codes)), unsafe_allow_html=True)
         st.caption(f"{loc.SOURCE_NOTE}, {vintage} ; logements : Insee, recensement 2021.")
 
 
@@ -148,7 +148,7 @@ def covered() -> None:
                 st.markdown(f"**{label}**")
                 st.pydeck_chart(maps.choropleth(feats, vals, unit_names, value_label=label, unit=unit, decimals=dec,
                                                 highlight=highlight, layer_id=f"choro_{unit[:3]}"), height=420)
-                st.markdown(maps.legend_html(maps.legend(vals, unit if unit == "%" else "", dec)), unsafe_allow_html=True)
+                st.markdown(maps.legend_html(maps.legend(vals, unit if unit == "%" else "", dec, codes=codes)), unsafe_allow_html=True)
                 st.caption(src + ".")
 
 
@@ -258,7 +258,8 @@ def covered() -> None:
         "Télécharger ces annonces (CSV)", loc.csv_bytes(table), file_name=f"annonces_{t.code}_{period}.csv",
         mime="text/csv", key="str_telecharger",
     )
-    st.caption(f"{fmt.number(table.height)} annonces. Les titres d'annonces sont reproduits tels qu'Inside Airbnb les publie. "
+    st.caption((f"{fmt.number(table.height)} annonce{'s' if table.height > 1 else ''}. " if table.height else
+                "Aucune annonce dans cette catégorie. ") + "Les titres d'annonces sont reproduits tels qu'Inside Airbnb les publie. "
                f"{loc.SOURCE_NOTE} : toute réutilisation doit citer « Inside Airbnb ».")
 
 

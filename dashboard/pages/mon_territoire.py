@@ -1,9 +1,11 @@
-"""Page "Mon territoire": identity card, map, indicators beside the parents', comparable territories."""
+"""Page "Mon territoire" (`/`): the verdict first, one tile per domain, then the territory in detail."""
 
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, fmt, layout, maps, state, valeurs
+from dashboard import accueil, compare, data, equilibre, fmt, layout, maps, state, valeurs
+from dashboard import locations as loc
+from dashboard.navigation import PAGES_DIR
 from dashboard.territory import LEVEL_LABELS, neighbourhood, parents
 from etl import periods
 
@@ -11,64 +13,102 @@ t = state.current()
 territoires = data.territoires()
 row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
 chain = parents(territoires, t)
-# the figures first (the one answer of `dashboard.valeurs`; loaded once per process), so that the
-# identity card comes with the title rather than after it
-figures_shown = {ind: valeurs.valeur(t.niveau, t.code, ind)
-                 for ind in ("population", "logements", "part_residences_secondaires", "densite")}
+peers = compare.comparables(territoires, t)
+peer_keys = list(zip(peers["niveau"], peers["code"], strict=True))
 
 st.title(t.nom)
-code_label = {"epci": "SIREN", "commune": "code Insee", "arrondissement": "code Insee"}.get(t.niveau, "code")
-st.caption(f"{LEVEL_LABELS[t.niveau].capitalize()}" + (f" · {code_label} {t.code}" if t.niveau != "france" else "")
-           + (f" · {row['type_epci']}" if row.get("type_epci") else ""))
-
-# -- identity card: every figure is the territory's answer from `dashboard.valeurs` ------------------
-nearest = chain[0] if chain and chain[0].niveau != "france" else None
-france = next((p for p in chain if p.niveau == "france"), None)
-
-
-def compared(indicator: str) -> str:
-    parts = []
-    for p in (nearest, france):
-        if p is not None:
-            v = valeurs.valeur(p.niveau, p.code, indicator)
-            parts.append(f"{p.nom} : {v.texte()}")
-    return " · ".join(parts)
-
-
-cols = st.columns(4)
-cards = [
-    ("Population", fmt.compact(figures_shown["population"].valeur), "Population municipale 2023 (en vigueur en 2026)",
-     None),
-    ("Logements", fmt.compact(figures_shown["logements"].valeur), "Recensement 2021", None),
-    ("Résidences secondaires", figures_shown["part_residences_secondaires"].texte(), "Part des logements (2021)",
-     "part_residences_secondaires"),
-    ("Densité", figures_shown["densite"].texte(),
-     f"Superficie : {fmt.with_unit(row['superficie_km2'], 'km²', 1)}", "densite"),
-]
-for col, (label, value, help_text, comp) in zip(cols, cards, strict=True):
-    with col:
-        st.metric(label, value, help=help_text)
-        if comp:
-            st.caption(compared(comp))
-        else:
-            st.caption(help_text)
-housing_note = next((v.raison for v in figures_shown.values() if v.manque and v.raison and "Logements" in v.raison),
-                    None)
-if housing_note:
-    st.warning(housing_note + " Les taux rapportés aux logements de cette commune ne sont pas affichés.",
+st.caption(layout.md(accueil.identity_line(t, row, valeurs.valeur, LEVEL_LABELS[t.niveau])))
+housing = valeurs.valeur(t.niveau, t.code, "logements")
+if housing.manque and housing.raison and "Logements" in housing.raison:
+    st.warning(housing.raison + " Les taux rapportés aux logements de cette commune ne sont pas affichés.",
                icon=":material/home:")
 
+# -- the answer: where the territory stands, and why ---------------------------------------------------
+st.subheader("Collaboratif ou plateformes ?")
+stored_table, stored_index = data.indexed_table("equilibre/indices.parquet")
+if t.niveau != "france":
+    span = stored_index.get(t.key)
+    me = stored_table.slice(*span).row(0, named=True) if span else {}
+    for key in accueil.POSITIONS:  # the figure every page shows: the one answer of `dashboard.valeurs`
+        me[key] = valeurs.valeur(t.niveau, t.code, key).valeur if me else None
+    st.info(layout.md(equilibre.verdict(me, t.nom, t.niveau)), icon=":material/record_voice_over:")
+    cols = st.columns(2)
+    for col, (key, title) in zip(cols, accueil.POSITIONS.items(), strict=True):
+        with col:
+            st.metric(title, accueil.index_text(me.get(key)), border=True,
+                      help="Note de 0 à 100 : où se situe le territoire parmi ceux de même niveau (voir la page "
+                           "Équilibre). Position « " + (me.get("quadrant") or "non classé") + " » : seuil à 50.")
+            st.caption(layout.md(me.get(f"raison_{key}") or "Territoire sans habitant : pas d'indice."))
+else:
+    st.markdown(accueil.national_picture(stored_table))
+    scope = equilibre.Scope("departement", "france", "FR")
+    level = stored_table.filter(pl.col("niveau") == "departement")
+    scope_rows = equilibre.table(territoires, level, data.table("equilibre/rangs.parquet"), scope)
+    codes = tuple(sorted(scope_rows["code"]))
+    values = dict(scope_rows.select("code", "indice_collaboratif").iter_rows())
+    names = dict(scope_rows.select("code", "nom").iter_rows())
+    bivariate = equilibre.both(scope_rows).height >= 3
+    fills = ({c: equilibre.bivariate_colour(a, b) for c, a, b in
+              scope_rows.select("code", "classe_c", "classe_p").iter_rows()} if bivariate else None)
+    deck = maps.choropleth(data.features("departement", codes), values, names, value_label="Indice collaboratif",
+                           unit="/ 100", decimals=0, fills=fills)
+    layout.clickable_map(deck, t, "departement", key="accueil_carte_france")
+    if bivariate:
+        st.markdown(equilibre.bivariate_legend_html(), unsafe_allow_html=True)
+    else:
+        layout.map_legend(maps.legend(values, "/ 100", 0, codes=codes, missing_label="pas d'indice"))
+    st.caption(("Équilibre des départements (terciles des deux indices). " if bivariate else
+                "Indice d'adoption collaborative des départements (0 à 100), faute de mesure des plateformes à ce "
+                "niveau. ") + maps.INSET_NOTE + " Cliquer sur un département pour l'afficher. "
+               + layout.source_note(["indice_collaboratif", "indice_plateformes"]))
+st.page_link(PAGES_DIR / "equilibre.py", label="Comprendre l'équilibre : composantes, quadrant, classement, fiche PDF",
+             icon=":material/balance:", query_params=state.link_params(t))
+
+# -- one tile per domain ------------------------------------------------------------------------------
+st.subheader("Les quatre domaines")
+absences = {}
+try:
+    detail = data.table("locations/territoires.parquet")
+    instantanes = data.table("locations/instantanes.parquet")
+    str_status = loc.status(t, detail, territoires)
+    if str_status == loc.NOT_COVERED:
+        absences["locations_courte_duree"] = ("Inside Airbnb ne relève pas ce territoire : pas de mesure des "
+                                              "locations de courte durée ici (ce n'est pas un zéro).")
+    elif str_status == loc.PARTIAL:
+        absences["locations_courte_duree"] = ("Inside Airbnb ne relève qu'une partie de ce territoire : pas de total "
+                                              "ici ; la page montre les territoires couverts qu'il contient.")
+except FileNotFoundError:
+    pass
+tiles = accueil.tiles(t, valeurs.valeur, peer_keys, valeurs.evolution, absences)
+grid = [*st.columns(2), *st.columns(2)]  # 2 × 2: a tile's label and sentences keep their width at 1280 px
+for col, tile in zip(grid, tiles, strict=True):
+    with col, st.container(border=True):
+        st.markdown(f"**{tile.domain.titre}** · {tile.domain.famille.lower()}")
+        if tile.absence:
+            st.markdown(layout.md(tile.absence))
+        else:
+            st.metric(tile.figure.libelle, tile.valeur_texte)
+            st.caption(layout.md(" · ".join(x for x in (tile.figure.quand(), tile.detail_texte) if x)))
+            for text in (tile.comparaison, tile.tendance):
+                if text:
+                    st.markdown(layout.md(text))
+            for note in tile.notes:
+                st.caption(layout.md(note))
+        st.page_link(PAGES_DIR / tile.domain.page, label=f"Voir la page {tile.domain.titre}",
+                     icon=":material/arrow_forward:", query_params=state.link_params(t))
+if t.niveau != "france":
+    st.caption("Comparaison : " + layout.md(compare.peer_summary(t, territoires)))
+
+# -- the territory in detail -----------------------------------------------------------------------------
+st.divider()
+st.subheader("Le territoire en détail")
 if chain:
-    st.markdown("**Appartenance**")
     with st.container(horizontal=True, gap="small"):
         for p in chain:
             text = p.nom if p.niveau == "france" else f"{LEVEL_LABELS[p.niveau].capitalize()} : {p.nom}"
             st.page_link(st.session_state["page_courante"], label=text,
                          query_params=state.link_params(p), icon=":material/north_west:")
-st.caption(layout.source_note(["population", "logements", "densite"]))
 
-# -- map ---------------------------------------------------------------------------------------
-st.subheader("Carte")
 around = neighbourhood(territoires, t)
 catalogue = data.catalogue()
 map_level = around["niveau"][0] if around.height else t.niveau
@@ -91,19 +131,20 @@ if around.height and default:
     layout.clickable_map(deck, t, map_level, key="carte_territoire")
     shown_periods = periods.sort(values_df["periode"].unique().to_list())
     natures = [fmt.nature_label(n) for n in sorted(set(values_df["nature"].to_list())) if fmt.nature_label(n)]
-    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
+    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"], codes=codes))
     missing = len(codes) - len(feats)
     st.caption(
         f"{meta['libelle']}" + (f" ({', '.join(fmt.period(p) for p in shown_periods)}"
                                 + (f" ; {', '.join(natures)}" if natures else "") + ")" if shown_periods else "")
-        + ". Cliquer sur un territoire pour l'afficher. " + layout.source_note([indicator])
+        + ". " + (maps.INSET_NOTE + " " if maps.has_insets(deck) else "")
+        + "Cliquer sur un territoire pour l'afficher. " + layout.source_note([indicator])
         + (f" · {missing} territoire(s) sans contour disponible." if missing > 0 else "")
     )
 else:
     st.info("Pas de carte disponible pour ce territoire.")
 
 # -- indicators beside the parents ---------------------------------------------------------
-st.subheader("Indicateurs comparés")
+st.markdown("**Indicateurs comparés**")
 table = compare.comparison_table(valeurs.rows_for([t.key, *[p.key for p in chain]]), catalogue, t, chain)
 if table.height:
     chain_cols = [(f"{t.niveau}:{t.code}", t.nom), *[(f"{p.niveau}:{p.code}", p.nom) for p in chain]]
@@ -122,18 +163,16 @@ if table.height:
     st.dataframe(pl.DataFrame(shown), hide_index=True, width="stretch")
     st.caption("Chaque case est la valeur du territoire à sa dernière période connue (entre parenthèses quand elle "
                "diffère de celle du territoire choisi). Les taux sont recalculés à chaque niveau à partir des sommes "
-               "des communes, jamais moyennés.")
+               "des communes, jamais moyennés. " + layout.source_note(["population", "logements", "densite"]))
 else:
     st.info("Aucun indicateur disponible pour ce territoire.")
 
 # -- comparable territories ----------------------------------------------------------------
 if t.niveau != "france":
-    st.subheader("Territoires comparables")
-    peers = compare.comparables(territoires, t)
+    st.markdown("**Territoires comparables**")
+    st.caption(layout.md(compare.peer_summary(t, territoires)))
     if peers.height:
-        st.caption(compare.peer_summary(t, territoires))
         dep_names = dict(territoires.filter(pl.col("niveau") == "departement").select("code", "nom").iter_rows())
-        peer_keys = list(zip(peers["niveau"], peers["code"], strict=True))
         peer_values = {(n, c, i): v for n, c, i, v in valeurs.valeurs(
             peer_keys, ["population", "densite", "part_residences_secondaires"]).select(
             "niveau", "code", "indicateur", "valeur").iter_rows()}
@@ -153,5 +192,3 @@ if t.niveau != "france":
             state.select(chosen["niveau"], chosen["code"])
             st.rerun()
         st.caption("Sélectionner une ligne pour afficher ce territoire.")
-    else:
-        st.info("Pas de territoire comparable calculable (population ou superficie inconnue).")

@@ -52,7 +52,7 @@ if around.height:
     deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
                            decimals=meta["decimales"], highlight=[t.code])
     layout.clickable_map(deck, t, map_level, key="carte_vtc")
-    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"]))
+    layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"], codes=around["code"].to_list()))
     natures = set(values_df["nature"].to_list())
     periods = etl_periods.sort(set(values_df["periode"].to_list()))
     st.caption(

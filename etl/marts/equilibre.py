@@ -18,6 +18,8 @@ Built last, from every other mart's rows of `indicateurs` (`requires_all_marts`)
   period, the sentence saying what each rests on, where the index stands among the complete
   indices of its level (`position_*`, 0-100, out of `classes_*`), the quadrant and the
   bivariate classes;
+- `valeurs/evolutions.parquet`: for each value shown, the value of the period before it (same
+  kind of period, source and nature) where there is one: the trend of the landing page's tiles;
 - indicators `indice_collaboratif`, `indice_plateformes` (complete indices only) and the
   number of ranked components each territory has.
 """
@@ -95,6 +97,35 @@ def current_values(indicateurs: pl.DataFrame) -> pl.DataFrame:
     """The value shown for each (niveau, code, indicateur), with its typed period (`etl.periods`)."""
     latest = periods.latest_rows(indicateurs, ["niveau", "code", "indicateur"])
     return periods.typed_columns(latest).with_columns(raison=pl.lit(None, pl.String))
+
+
+EVOLUTION_SCHEMA = {"niveau": pl.String, "code": pl.String, "indicateur": pl.String, "periode": pl.String,
+                    "valeur": pl.Float64, "periode_precedente": pl.String, "valeur_precedente": pl.Float64}
+
+
+def previous_values(indicateurs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """For each value shown, the value of the period before it, where there is one (`EVOLUTION_SCHEMA`).
+
+    "Before" is typed (`etl.periods`), never text order: the latest period that ends before the
+    shown one starts, of the same kind (a month before a month, a year before a year), from the
+    same source and of the same nature, so that a trend never compares a simulation with a
+    measure or a snapshot with a yearly total. The landing page's tiles show it as the trend.
+    """
+    several = indicateurs.group_by("indicateur").agg(_n=pl.col("periode").n_unique()).filter(
+        pl.col("_n") > 1)["indicateur"]  # most indicators have one period: no trend to look for
+    indicateurs = indicateurs.filter(pl.col("indicateur").is_in(several.implode()))
+    shown = current.filter(pl.col("valeur").is_not_null() & pl.col("indicateur").is_in(several.implode())).select(
+        "niveau", "code", "indicateur", "periode", "valeur", "type_periode", "debut", "nature", "source")
+    earlier = periods.typed_columns(indicateurs.select("niveau", "code", "indicateur", "periode", "valeur", "nature",
+                                                       "source")).select(
+        "niveau", "code", "indicateur", "type_periode", "nature", "source",
+        pl.col("periode").alias("periode_precedente"), pl.col("valeur").alias("valeur_precedente"),
+        pl.col("fin").alias("_fin"))
+    keys = ["niveau", "code", "indicateur", "type_periode", "nature", "source"]
+    return (shown.join(earlier, on=keys).filter((pl.col("_fin") < pl.col("debut"))
+                                                & pl.col("valeur_precedente").is_not_null())
+            .sort([*keys, "_fin"]).unique(["niveau", "code", "indicateur"], keep="last")
+            .select([pl.col(c).cast(t) for c, t in EVOLUTION_SCHEMA.items()]).sort("niveau", "code", "indicateur"))
 
 
 def _join_labels(items: list[str]) -> str:
@@ -256,6 +287,8 @@ class Equilibre(Mart):
         ], how="diagonal_relaxed").select([pl.col(c).cast(t) for c, t in CURRENT_SCHEMA.items()]).sort(
             "niveau", "code", "indicateur")
 
+        evolutions = previous_values(pl.concat([indicateurs, rows], how="vertical_relaxed"), current)
+
         # what `dashboard.valeurs` needs at start, computed here once: each territory's rows (the
         # table is sorted by territory) and the (niveau, indicateur) pairs that have values
         spans = current.with_row_index("debut_ligne").group_by("niveau", "code", maintain_order=True).agg(
@@ -275,6 +308,7 @@ class Equilibre(Mart):
                 "valeurs/courantes.parquet": current,
                 "valeurs/index.parquet": spans,
                 "valeurs/niveaux.parquet": levels,
+                "valeurs/evolutions.parquet": evolutions,
             },
             indicateurs=rows, notes=notes,
         )

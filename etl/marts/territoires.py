@@ -1,7 +1,8 @@
 """The territory reference: every commune, arrondissement, EPCI, département, région and France.
 
 Writes `territoires.parquet` (identity, parents, population, dwellings, surface, density,
-centre, comparison classes), `codes_postaux.parquet` (search), `geo/<niveau>.parquet`
+centre, comparison classes, island communes), `comparables.parquet` (each territory's peers,
+chosen once here: `etl/comparables.py`), `codes_postaux.parquet` (search), `geo/<niveau>.parquet`
 (simplified polygons as GeoJSON text) and the first indicators.
 
 Sums go up from communes (EPCI, départements, régions and France are the sums of their
@@ -27,7 +28,7 @@ import polars as pl
 import shapely
 
 from dashboard import fmt
-from etl import geo
+from etl import comparables, geo
 from etl.cog import current_passage, harmonise_communes
 from etl.indicators import Indicator, long_rows
 from etl.levels import FRANCE_CODE, ratio, roll_up
@@ -206,7 +207,7 @@ class Territoires(Mart):
         notes += [f"logement : {k} : {v}" for k, v in housing.remapped.items()]
 
         # -- surfaces and centres from the polygons -----------------------------------------
-        com_geo, _ = _geometry_frame(commune_polygons(contours["communes"]))
+        com_geo, com_shapes = _geometry_frame(commune_polygons(contours["communes"]))
         arr_geo, _ = _geometry_frame(arrondissement_polygons(contours["communes"]))
         no_polygon = communes.filter(~pl.col("code").is_in(com_geo["code"].implode()))
         if no_polygon.height:
@@ -237,6 +238,10 @@ class Territoires(Mart):
         )
         postal_codes = communes.select("code", "codes_postaux").explode("codes_postaux").rename(
             {"codes_postaux": "code_postal"}).drop_nulls("code_postal")
+        # island communes: from the polygons, before they are simplified (etl/comparables.py)
+        dep_of = dict(communes.select("code", "code_departement").iter_rows())
+        islands = comparables.island_communes(com_geo["code"].to_list(), [dep_of.get(c) for c in com_geo["code"]],
+                                              com_shapes)
         flags = housing_flags(com.select("code", "nom", "code_epci", "code_departement", "population",
                                          "residences_principales"), postal_codes)
         if flags.height:
@@ -306,6 +311,7 @@ class Territoires(Mart):
             )
             .drop("_pop_surface")
             .join(flags.with_columns(niveau=pl.lit("commune")), on=["niveau", "code"], how="left")
+            .with_columns(insulaire=pl.when(pl.col("niveau") == "commune").then(pl.col("code").is_in(sorted(islands))))
         )
         level_order = {lv: i for i, lv in enumerate(["france", "region", "departement", "epci", "commune", "arrondissement"])}
         territoires = territoires.with_columns(
@@ -316,7 +322,9 @@ class Territoires(Mart):
             "codes_departements", "type_epci", "population", "logements", "residences_principales",
             "residences_secondaires", "logements_vacants", "part_residences_secondaires", "superficie_km2",
             "densite_hab_km2", "longitude", "latitude", "tranche_population", "classe_densite", "note_logements",
+            "insulaire",
         )
+        notes.append(f"{len(islands)} communes des îles (comparées entre elles) : " + ", ".join(sorted(islands)))
 
         # -- postal codes (search) ------------------------------------------------------------
         postal = pl.concat([
@@ -330,6 +338,7 @@ class Territoires(Mart):
             "code", "code_commune", "code_epci", "code_departement")
         tables: dict[str, pl.DataFrame] = {
             "territoires.parquet": territoires,
+            "comparables.parquet": comparables.peer_table(territoires, islands),
             "codes_postaux.parquet": postal,
         }
         for level, select in (("communes", commune_polygons), ("arrondissements", arrondissement_polygons)):
