@@ -8,11 +8,18 @@ Every loader keys on `version()`, the folder resolved through symbolic links plu
 manifest: a deployment that swaps a `current -> data-<date>` link, or an ETL run that rewrites the
 manifest, is served by the next run of each session, without a restart (docs/deployer.md). Frames
 are shared by all sessions: read-only, never modified in place.
+
+A mart that cannot be read (absent, truncated, not a Parquet file, a column missing) raises
+`DataUnavailable`: its message, in French, names the dataset and says that the administrator
+must rebuild the data; `dashboard.guard.french_errors` shows it in place of the page. The path
+on the server and the reader's error go to the server's log only. Failures are not cached: the
+page comes back by itself once the data is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -20,8 +27,11 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dashboard.guard import Explained
 from etl.config import data_dir
 from etl.store import MANIFEST_NAME, read_manifest
+
+LOG = logging.getLogger(__name__)
 
 #: Versions kept in the caches: the one served and the previous one (runs that started on it).
 VERSIONS_KEPT = 2
@@ -33,6 +43,59 @@ GEO_FILES = {
     "departement": "departements",
     "region": "regions",
 }
+
+
+#: What pages rely on in every file of the long table (the data contract).
+INDICATEUR_COLUMNS = ("niveau", "code", "indicateur", "periode", "valeur", "nature", "source")
+#: Names of the files that no mart's manifest entry lists.
+LABELS = {"catalogue.parquet": "catalogue des indicateurs", MANIFEST_NAME: "liste des sources et des dates",
+          "indicateurs": "indicateurs"}
+REBUILD = ("L'administrateur du site doit reconstruire les données : voir la section « Rafraîchir les données » "
+           "du README du projet.")
+
+
+class DataUnavailable(Explained):
+    """A dataset the server cannot read; the message (French) names it and says how it gets fixed."""
+
+    def __init__(self, relative: str, data_folder: Path | None = None):
+        self.relative = relative
+        super().__init__(f"Les données « {dataset_label(relative, data_folder)} » sont absentes ou illisibles sur "
+                         f"le serveur : cette page ne peut pas s'afficher. {REBUILD}")
+
+
+class DataMissing(DataUnavailable, FileNotFoundError):
+    """An absent mart: pages that expect a domain may be unbuilt catch it as `FileNotFoundError` and say
+    since when it is missing (`dashboard.freshness`); elsewhere it is a `DataUnavailable`."""
+
+
+def dataset_label(relative: str, data_folder: Path | None = None) -> str:
+    """« Aires de covoiturage (indicateurs/aires_covoiturage.parquet) »: the mart's title from the manifest."""
+    title = LABELS.get(relative)
+    if title is None:
+        try:
+            marts = read_manifest(data_folder or data_dir()).get("marts", {})
+            title = next((m.get("titre") for m in marts.values() if relative in m.get("fichiers", {})), None)
+        except Exception:  # the manifest may be damaged too: the file's name still says which data
+            title = None
+    return f"{title} ({relative})" if title and title != relative else relative
+
+
+def _read(data_folder: Path, relative: str, columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Read one mart file, or raise `DataUnavailable` naming it (the error and path go to the log)."""
+    path = data_folder / relative
+    if not path.is_file():
+        LOG.error("mart absent : %s", path)
+        raise DataMissing(relative, data_folder)
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:
+        LOG.error("mart illisible : %s (%s: %s)", path, type(exc).__name__, exc)
+        raise DataUnavailable(relative, data_folder) from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        LOG.error("mart incomplet : %s (colonnes absentes : %s)", path, ", ".join(missing))
+        raise DataUnavailable(relative, data_folder)
+    return df
 
 
 def version() -> str:
@@ -60,7 +123,7 @@ def territoires() -> pl.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
 def _territoires(v: str) -> pl.DataFrame:
-    return pl.read_parquet(folder(v) / "territoires.parquet")
+    return _read(folder(v), "territoires.parquet", ("niveau", "code", "nom"))
 
 
 def codes_postaux() -> pl.DataFrame:
@@ -69,7 +132,7 @@ def codes_postaux() -> pl.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
 def _codes_postaux(v: str) -> pl.DataFrame:
-    return pl.read_parquet(folder(v) / "codes_postaux.parquet")
+    return _read(folder(v), "codes_postaux.parquet")
 
 
 def indicateurs() -> pl.DataFrame:
@@ -84,7 +147,12 @@ def _indicateurs(v: str) -> pl.DataFrame:
         return pl.DataFrame(schema={"niveau": pl.String, "code": pl.String, "indicateur": pl.String,
                                     "periode": pl.String, "valeur": pl.Float64, "nature": pl.String,
                                     "source": pl.String})
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    frames = [_read(folder(v), f"indicateurs/{f.name}", INDICATEUR_COLUMNS).select(INDICATEUR_COLUMNS) for f in files]
+    try:
+        return pl.concat(frames, how="vertical_relaxed")
+    except Exception as exc:  # types that do not line up between two files
+        LOG.error("indicateurs : fichiers incompatibles (%s: %s)", type(exc).__name__, exc)
+        raise DataUnavailable("indicateurs") from exc
 
 
 def catalogue() -> pl.DataFrame:
@@ -93,7 +161,7 @@ def catalogue() -> pl.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
 def _catalogue(v: str) -> pl.DataFrame:
-    return pl.read_parquet(folder(v) / "catalogue.parquet")
+    return _read(folder(v), "catalogue.parquet", ("indicateur", "libelle"))
 
 
 def manifest() -> dict[str, Any]:
@@ -103,7 +171,11 @@ def manifest() -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False, max_entries=VERSIONS_KEPT)
 def _manifest(v: str) -> dict[str, Any]:
-    return read_manifest(folder(v))
+    try:
+        return read_manifest(folder(v))
+    except Exception as exc:
+        LOG.error("manifeste illisible : %s", exc)
+        raise DataUnavailable(MANIFEST_NAME) from exc
 
 
 def table(relative: str) -> pl.DataFrame:
@@ -113,12 +185,12 @@ def table(relative: str) -> pl.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=64 * VERSIONS_KEPT)
 def _table(v: str, relative: str) -> pl.DataFrame:
-    return pl.read_parquet(folder(v) / relative)
+    return _read(folder(v), relative)
 
 
 @st.cache_resource(show_spinner=False, max_entries=len(GEO_FILES) * VERSIONS_KEPT)
 def _geo(v: str, niveau: str) -> pl.DataFrame:
-    return pl.read_parquet(folder(v) / f"geo/{GEO_FILES[niveau]}.parquet")
+    return _read(folder(v), f"geo/{GEO_FILES[niveau]}.parquet", ("code", "geometry"))
 
 
 def features(niveau: str, codes: tuple[str, ...] | None = None, *, departement: str | None = None,

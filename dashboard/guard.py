@@ -37,6 +37,11 @@ class Stalled(TimeoutError):
     """Work did not finish in time. Its message is French, for the user, without server details."""
 
 
+class Explained(RuntimeError):
+    """An expected failure whose message is written for the user (French, no server detail), such
+    as a damaged data file (`dashboard.data.DataUnavailable`): `french_errors` shows it as it is."""
+
+
 def message(what: str, timeout: float) -> str:
     """The sentence shown to the user."""
     from dashboard.fmt import number
@@ -113,12 +118,18 @@ ERROR_TEXT = ("Une erreur inattendue empêche d'afficher cette page (référence
 def french_errors() -> Iterator[None]:
     """The production error page: an unexpected error shows a French sentence and a reference.
 
+    An `Explained` error shows its own message (it says what is wrong and who can fix it).
+
     The exception, its traceback and its server paths go to the log under that reference, never
     to the browser (with `client.showErrorDetails = "none"` for whatever escapes). Under AppTest
     the exception is raised again after the message, so that page tests still see it.
     """
     try:
         yield
+    except Explained as exc:  # its details went to the log where it was raised
+        import streamlit as st
+
+        st.error(str(exc), icon=":material/error:")
     except Exception as exc:
         from streamlit import config
         from streamlit.errors import FragmentHandledException

@@ -29,9 +29,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from etl import registry
     from etl.check_live import read_state
     from etl.sources.base import Source
-    from etl.store import read_manifest
+    from etl.store import StoreError, read_manifest
 
-    manifest = read_manifest(Path(args.out))["sources"]
+    try:
+        manifest = read_manifest(Path(args.out))["sources"]
+    except StoreError as exc:  # the list of sources does not need it
+        print(f"Attention : {exc}", file=sys.stderr)
+        manifest = {}
     checks = read_state(Path(args.out))
     for name, src in registry.sources().items():
         seen = manifest.get(name, {})
@@ -112,7 +116,8 @@ def cmd_check_live(args: argparse.Namespace) -> int:
 def _source_options(args: argparse.Namespace) -> dict | None:
     """The run options given on the command line (`--vtc-source`, `-o CLE=VALEUR`...); None when malformed."""
     options = {k: v for k, v in vars(args).items()
-               if k not in {"func", "sources", "all", "mirror", "out", "option", "quiet", "delai", "command"}
+               if k not in {"func", "sources", "all", "mirror", "out", "option", "quiet", "delai", "command",
+                            "accepter_baisse"}
                and v is not None}
     for item in args.option or []:
         key, sep, value = item.partition("=")
@@ -123,9 +128,16 @@ def _source_options(args: argparse.Namespace) -> dict | None:
     return options
 
 
+#: Exit codes of `python -m etl run`.
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Exit 0 when everything was rebuilt, 1 when a source or a mart failed (its previous files
+    stay), 2 for a bad command line or an unusable folder, 3 when another run holds the folder."""
     from etl.runner import format_report, run
     from etl.sources.base import SourceError
+    from etl.store import FolderLocked, StoreError
 
     if not args.all and not args.sources:
         print("Indiquer des sources ou --all (voir `python -m etl list`).", file=sys.stderr)
@@ -139,12 +151,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         report = run(None if args.all else args.sources, out_dir=Path(args.out), mirror=mirror, options=options,
-                     progress=not args.quiet)
-    except SourceError as exc:
+                     progress=not args.quiet, accept_drop=args.accepter_baisse or ())
+    except FolderLocked as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
-        return 2
+        return EXIT_LOCKED
+    except (SourceError, StoreError) as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the folder itself: read-only, full disk
+        print(f"Erreur : écriture impossible dans {args.out} ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_ERRORS
     print(format_report(report))
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_ERRORS
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -176,6 +194,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from dashboard import fmt
     from etl import export
+    from etl.store import StoreError
 
     start = time.perf_counter()
     out = Path(args.out) if args.out else None
@@ -198,7 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         elif out.suffix.lower().lstrip(".") != plan.extension:
             raise export.ExportError(f"l'extension de --out ({out.name}) ne correspond pas au format {fmt_id} "
                                      f"(.{plan.extension})")
-    except export.ExportError as exc:
+    except (export.ExportError, StoreError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2
     for warning in plan.warnings:
@@ -242,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="lire un miroir local au lieu des URL en ligne (sans chemin : ../shared/opendata)")
     p_run.add_argument("--out", default=str(config.data_dir()), help="dossier des marts (défaut : data/)")
     p_run.add_argument("--quiet", action="store_true", help="sans barres de progression")
+    p_run.add_argument("--accepter-baisse", action="append", metavar="SOURCE",
+                       help="accepter que cette source baisse de plus que son seuil (10 %% des lignes par défaut) "
+                            "par rapport à sa version précédente ; répétable")
     _add_source_options(p_run)
     p_run.add_argument("--seuil-flux", type=int, help="passagers par mois en dessous desquels une paire origine-"
                        "destination de covoiturage n'est pas gardée (défaut : 10, comme l'observatoire)")

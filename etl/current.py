@@ -85,5 +85,8 @@ def read_current(source: Source, ctx: FetchContext, entry: dict[str, Any] | None
                           f"plausible ({source.min_rows})")
     info = FetchInfo(source=source.name, origin="live", files=entry["fichiers"],
                      retrieved_at=entry.get("recupere_le", ""), seconds=time.perf_counter() - start, unchanged=True,
-                     discovery=entry.get("decouverte"))
+                     discovery=entry.get("decouverte"),
+                     # the same file as the recorded version: its counts stay the reference of the next drop check
+                     measures=entry.get("mesures") or {},
+                     previous_measures=(entry.get("controle_baisse") or {}).get("precedent"))
     return parsed, info

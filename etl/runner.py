@@ -1,13 +1,19 @@
 """One ETL run: fetch the sources asked for, rebuild the marts that read them, write the manifest.
 
-A source that fails (download, parse, validation) is reported and the marts that read it are
-not rebuilt: their previous files stay as they were. Everything else goes on.
+A source that fails (download, parse, validation, a drop against its previous version, or any
+unexpected error of its module) is reported and the marts that read it are not rebuilt: their
+previous files stay as they were. Everything else goes on.
+
+A run holds the lock of its output folder (a second run into the same folder stops and says
+who holds it) and starts by removing the temporary files that interrupted runs left there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +26,7 @@ from etl import current, registry
 from etl.indicators import catalogue_frame, conform
 from etl.marts.base import BuildContext
 from etl.sources.base import AbsentFromMirror, FetchContext, Parsed, SourceError, fetch
-from etl.store import read_manifest, update_manifest, write_parquet
+from etl.store import clean_stale_temps, lock_folder, read_manifest, update_manifest, write_parquet
 
 
 @dataclass
@@ -50,7 +56,7 @@ class RunReport:
     sources: list[SourceReport] = field(default_factory=list)
     marts: list[MartReport] = field(default_factory=list)
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the run itself (plan, lock taken over, leftovers removed)
 
     @property
     def ok(self) -> bool:
@@ -172,22 +178,50 @@ def run(
     progress: bool = True,
     session: requests.Session | None = None,
     download_kwargs: dict[str, Any] | None = None,
+    accept_drop: Iterable[str] = (),
 ) -> RunReport:
-    start = time.perf_counter()
+    """Run the ETL into `out_dir` under its lock (`etl.store.FolderLocked` when another run holds it).
+
+    `accept_drop` names the sources whose fall against their previous version is accepted.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = options or {}
+    accept_drop = frozenset(accept_drop)
+    unknown = sorted(accept_drop - set(registry.sources()))
+    if unknown:
+        raise SourceError(f"--accepter-baisse : source(s) inconnue(s) : {', '.join(unknown)} (voir `python -m etl list`)")
+    # a raw cache shared between data folders (a symlink, as etl.publish makes) is locked and cleaned too
+    raw = out_dir / "raw"
+    shared_raw = raw.resolve() if raw.is_symlink() else None
+    with lock_folder(out_dir) as lock, (lock_folder(shared_raw) if shared_raw else contextlib.nullcontext()) as raw_lock:
+        report = RunReport(notes=list(lock.notes) + (raw_lock.notes if raw_lock else []))
+        removed = clean_stale_temps(out_dir)
+        if shared_raw:
+            removed += clean_stale_temps(shared_raw, system_temp=False)
+        if removed:
+            report.notes.append(f"{len(removed)} fichier(s) temporaire(s) laissé(s) par un lancement interrompu, "
+                                f"supprimé(s) : {', '.join(p.name for p in removed[:5])}{' …' if len(removed) > 5 else ''}")
+        return _run(source_names, out_dir=out_dir, mirror=mirror, options=options or {}, progress=progress,
+                    session=session, download_kwargs=download_kwargs or {}, accept_drop=accept_drop, report=report)
+
+
+def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, options: dict[str, Any],
+         progress: bool, session: requests.Session | None, download_kwargs: dict[str, Any],
+         accept_drop: frozenset[str], report: RunReport) -> RunReport:
+    start = time.perf_counter()
+    previous = read_manifest(out_dir)["sources"]
     the_plan = plan(source_names, out_dir, options, mirror=Path(mirror) if mirror else None)
     needed, order = the_plan.needed, the_plan.order
-    report = RunReport(notes=list(the_plan.notes))
-    current_entries = read_manifest(out_dir)["sources"]
+    report.notes.extend(the_plan.notes)
     fctx = FetchContext(
         mirror=Path(mirror) if mirror else None,
         raw_dir=out_dir / "raw",
         options=options,
         session=session,
         progress=progress,
-        download_kwargs=download_kwargs or {},
+        download_kwargs=download_kwargs,
+        previous=previous,
+        accept_drop=accept_drop,
     )
     all_sources = registry.sources()
     parsed: dict[str, Parsed] = {}
@@ -199,7 +233,7 @@ def run(
             if name in the_plan.fetch:
                 result, info = fetch(src, fctx)
             else:  # another input of the rebuilt marts: its current files, not downloaded again
-                result, info = current.read_current(src, fctx, current_entries.get(name))
+                result, info = current.read_current(src, fctx, previous.get(name))
         except AbsentFromMirror as exc:  # a live-only source: not an error unless it was asked for by name
             status = "erreur" if name in (source_names or []) else "absent"
             report.sources.append(SourceReport(name, status, seconds=time.perf_counter() - t0,
@@ -208,10 +242,18 @@ def run(
         except SourceError as exc:
             report.sources.append(SourceReport(name, "erreur", seconds=time.perf_counter() - t0, error=str(exc)))
             continue
+        except Exception as exc:  # a bug or an unforeseen failure in one source must not stop the others
+            report.sources.append(SourceReport(name, "erreur", seconds=time.perf_counter() - t0,
+                                               error=f"{name}: erreur inattendue ({type(exc).__name__}: {exc})"))
+            continue
         parsed[name] = result
+        note = None
+        if info.drop_accepted:
+            note = "baisse acceptée (--accepter-baisse) : " + " ; ".join(d.describe() for d in info.drops)
         report.sources.append(
             SourceReport(name, "réutilisé" if name not in the_plan.fetch else "inchangé" if info.unchanged else "ok",
-                         result.rows_read, result.rejected, info.seconds, note=(info.discovery or {}).get("resume"))
+                         result.rows_read, result.rejected, info.seconds,
+                         note=" ; ".join(n for n in (note, (info.discovery or {}).get("resume")) if n) or None)
         )
         manifest_sources[name] = {
             **src.describe(),
@@ -223,6 +265,14 @@ def run(
             "lignes_lues": result.rows_read,
             "lignes_rejetees": dict(result.rejected),
             "notes": result.notes,
+            "mesures": info.measures,
+            # what the drop check compared (the previous version depends on the folder's history)
+            "controle_baisse": {
+                "seuil": src.max_drop,
+                "precedent": info.previous_measures,
+                "baisses": [{"mesure": d.measure, "avant": d.before, "apres": d.after} for d in info.drops],
+                "acceptee": info.drop_accepted,
+            },
             **({"decouverte": info.discovery} if info.discovery else {}),
         }
 
@@ -283,7 +333,9 @@ def run(
 
 def format_report(report: RunReport) -> str:
     """The summary printed at the end of `python -m etl run`."""
-    lines = ["", "Résumé", "======", f"{'source':<28}{'état':<10}{'lues':>12}{'rejetées':>10}{'durée':>9}"]
+    lines = ["", "Résumé", "======"]
+    lines += [f"note : {n}" for n in report.notes]
+    lines += [f"{'source':<28}{'état':<10}{'lues':>12}{'rejetées':>10}{'durée':>9}"]
     for s in report.sources:
         lines.append(f"{s.name:<28}{s.status:<10}{_n(s.rows_read):>12}{_n(sum(s.rejected.values())):>10}{s.seconds:>8.1f}s")
         for reason, n in sorted(s.rejected.items()):

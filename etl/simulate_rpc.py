@@ -75,6 +75,7 @@ import shapely
 
 from etl import geo
 from etl.sources.base import FetchContext, Resource, SourceError
+from etl.store import atomic_path
 
 SEED = 20_240_101
 
@@ -554,11 +555,10 @@ def month_frame(ref: Reference, plan: YearPlan, month: int, *, seed: int = SEED,
 
 def write_month(frame: pl.DataFrame, path: Path) -> Path:
     """Write a month as the publisher does: `;`, quoted header, gzip-compressed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.write_csv(tmp, separator=";", quote_style="never", compression="gzip", compression_level=1,
-                    check_extension=False)
-    tmp.replace(path)
+    # a unique temporary name: two runs at once must not write the same file (etl.store.atomic_path)
+    with atomic_path(path) as tmp:
+        frame.write_csv(tmp, separator=";", quote_style="never", compression="gzip", compression_level=1,
+                        check_extension=False)
     return path
 
 
@@ -610,7 +610,8 @@ def simulate_for_source(files: dict[str, Path], ctx: FetchContext) -> tuple[dict
         return paths, notes + stamp.get("notes", [])
     ref = reference_from_files(files)
     paths = simulate(ref, months, out_dir, scale=scale, progress=ctx.progress)
-    stamp_path.write_text(json.dumps({"empreinte": fingerprint, "mois": months, "notes": ref.notes}, indent=2))
+    with atomic_path(stamp_path) as tmp:  # a half-written stamp would fail every later run
+        tmp.write_text(json.dumps({"empreinte": fingerprint, "mois": months, "notes": ref.notes}, indent=2))
     return paths, notes + ref.notes
 
 

@@ -7,10 +7,7 @@ the source and the problem.
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import io
-import threading
 from pathlib import Path
 
 import polars as pl
@@ -18,78 +15,14 @@ import pytest
 
 from etl import download, registry
 from etl.runner import run
+from tests.fault_server import FaultServer
 
 FAST = {"backoff": 0.01, "max_wait": 0.05}
 
 
-class MirrorServer:
-    """Serves `root`; `plans[path]` lists what to do on successive requests ("503", "drop", "ok")."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.plans: dict[str, list[str]] = {}
-        self.overrides: dict[str, bytes] = {}  # path -> body served instead of the file
-        self.truncate: set[str] = set()  # paths whose body is cut in half (Content-Length kept)
-        self.hits: dict[str, int] = {}
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                path = self.path.split("?")[0].lstrip("/")
-                server.hits[path] = server.hits.get(path, 0) + 1
-                plan = server.plans.get(path)
-                action = plan.pop(0) if plan else "ok"
-                if action == "503":
-                    self.send_response(503)
-                    self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if action == "drop":
-                    self.connection.close()  # no response at all
-                    return
-                body = server.overrides.get(path)
-                if body is None:
-                    file = server.root / path
-                    if not file.is_file():
-                        self.send_response(404)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    body = file.read_bytes()
-                # a cut transfer stands for a new version whose download breaks: another ETag
-                cut = path in server.truncate
-                etag = '"' + hashlib.sha256(body + (b"cut" if cut else b"")).hexdigest()[:16] + '"'
-                if self.headers.get("If-None-Match") == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if cut:
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.connection.close()
-                    return
-                self.wfile.write(body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-
-
 @pytest.fixture
 def http_mirror(mirror):
-    server = MirrorServer(mirror)
+    server = FaultServer(mirror)
     yield server
     server.close()
 

@@ -45,7 +45,12 @@ def test_french_csv_opens_in_excel(data_dir):
     header, first = text.splitlines()[:2]
     assert header == "niveau;code;nom;indicateur;libelle;unite;periode;valeur;nature;source"
     assert first.startswith("commune;33001;Abzac;")  # the first commune by code, whatever its first indicator
-    assert "\ncommune;33001;Abzac;densite;Densité de population;hab./km²;2023;153,07986493521386;reel;communes\n" in text
+    # a decimal written in full with a comma (Abzac's density, about 153 inhabitants per km²)
+    density = _parquet(data_dir, niveau="commune", parent="33").filter(
+        (pl.col("code") == "33001") & (pl.col("indicateur") == "densite"))["valeur"].item()
+    assert 150 < density < 160
+    assert (f"\ncommune;33001;Abzac;densite;Densité de population;hab./km²;2023;{repr(density).replace('.', ',')};"
+            "reel;communes\n") in text
     assert "\ncommune;33063;Bordeaux;population;Population municipale;habitants;2023;267991;reel;communes\n" in text
     back = pl.read_csv(io.BytesIO(raw), separator=";", decimal_comma=True, schema_overrides={"code": pl.String,
                                                                                              "periode": pl.String})

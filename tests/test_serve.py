@@ -105,10 +105,16 @@ def test_loaders_follow_the_current_symlink_without_restart(fresh_dir, monkeypat
 
 # -- the French error page -------------------------------------------------------------------------
 def test_unexpected_error_shows_a_french_sentence_without_server_path(tmp_path, monkeypatch):
-    """Data folder without marts: every page fails; the user reads French and a reference, no path."""
+    """An error no code expects (here the header fails with a path in its message): the user reads
+    French and a reference, no path. (A data folder without marts is an expected error since issue
+    #15: its message names the dataset, tests/test_damaged_data.py.)"""
+    from dashboard import layout
     from tests.conftest import run_app
 
-    monkeypatch.setenv("OBSERVATOIRE_DATA", str(tmp_path))
+    def broken(*args, **kwargs):
+        raise OSError(f"lecture impossible : {tmp_path}/territoires.parquet")
+
+    monkeypatch.setattr(layout, "header", broken)
     at = run_app(timeout=60)
     assert at.exception, "under AppTest the error is raised again, for the tests"
     texts = [e.value for e in at.error]

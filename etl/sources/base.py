@@ -7,7 +7,14 @@ yields, and how to parse its files into typed polars tables, counting what it re
 
 The same `parse` reads the live download and the mirror copy. In live mode the files are
 downloaded to temporary names, parsed (that is the validation: parseable, expected columns,
-plausible row count) and only then put in place; a failure leaves the previous copy untouched.
+plausible row count, no drop against the previous good version) and only then put in place; a
+failure leaves the previous copy untouched.
+
+The drop check: a file cut short without the server saying so (no `Content-Length`) parses
+fine and only has fewer rows. So each fetch is compared with the counts the manifest recorded
+for the previous good version of the source (`Source.measures`: rows read, and national
+totals a source declares); a fall beyond `Source.max_drop` is refused unless the run accepts it
+(`--accepter-baisse SOURCE`).
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ class OptionError(SourceError):
 
 class AbsentFromMirror(SourceError):
     """A live-only source (`mirror_optional`) that the offline mirror has no copy of."""
+
+
+class DropRefused(SourceError):
+    """A fetch whose counts fall too far below the previous good version's (see `Source.max_drop`)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,10 @@ class FetchContext:
     session: requests.Session | None = None
     progress: bool = True
     download_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The manifest's entries of the sources (their previous good version), for the drop check.
+    previous: dict[str, Any] = field(default_factory=dict)
+    #: Sources whose drop the user accepts (`--accepter-baisse`).
+    accept_drop: frozenset[str] = frozenset()
     #: What sources that discover their files online found, by source name (method, address,
     #: files): recorded in the manifest so that `python -m etl list` shows it.
     discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -105,6 +120,36 @@ class FetchInfo:
     seconds: float
     unchanged: bool
     discovery: dict[str, Any] | None = None
+    #: What the drop check compared: this fetch's counts, the previous version's, the drops found.
+    measures: dict[str, float] = field(default_factory=dict)
+    previous_measures: dict[str, float] | None = None
+    drops: list[Drop] = field(default_factory=list)
+    drop_accepted: bool = False
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A count that fell beyond the source's threshold."""
+
+    measure: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after / self.before - 1
+
+    def describe(self) -> str:
+        return f"{self.measure.replace('_', ' ')} {_n(self.before)} → {_n(self.after)} ({_pct(self.change)})"
+
+
+def _n(x: float) -> str:
+    text = f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+    return text.replace(",", " ").replace(".", ",")
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f} %".replace(".", ",").replace("-", "−")
 
 
 class Source:
@@ -126,6 +171,16 @@ class Source:
     mirror_optional: ClassVar[bool] = False
     #: A frozen extract that has no live file in this format: read from the mirror in both modes.
     archive: ClassVar[bool] = False
+    #: Largest fall accepted against the previous good version, for each measure (0.10: 10 %).
+    max_drop: ClassVar[float] = 0.10
+    #: National totals compared with the previous version: measure name -> (table, column) summed.
+    national_totals: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: For sources whose selection moves from run to run (the last 12 months, the current
+    #: snapshots): rows are counted per key, (table, key columns, rows column), and only keys
+    #: present in both versions are compared.
+    rows_by: ClassVar[tuple[str, tuple[str, ...], str] | None] = None
+    #: A run option that chooses what is fetched: counts are compared only under the same choice.
+    scope_option: ClassVar[str | None] = None
     #: Which address is used and why (publisher's own file or a public copy): shown in the dictionary.
     provenance: ClassVar[str] = ""
     #: The format of its files (`etl.formats`), one for all or one per resource key: the parser
@@ -147,6 +202,23 @@ class Source:
     def parse(self, files: dict[str, Path], ctx: FetchContext) -> Parsed:
         raise NotImplementedError
 
+    def measures(self, parsed: Parsed, ctx: FetchContext) -> dict[str, float]:
+        """The counts the drop check compares with the previous version (recorded in the manifest)."""
+        scope = ctx.options.get(self.scope_option) if self.scope_option else None
+        suffix = f" [{scope}]" if scope else ""
+        out: dict[str, float] = {}
+        if self.rows_by is None:
+            out["lignes_lues" + suffix] = parsed.rows_read
+        else:
+            table, keys, column = self.rows_by
+            grouped = parsed.tables[table].group_by(list(keys)).agg(pl.col(column).sum()).sort(list(keys))
+            for *key, rows in grouped.iter_rows():
+                out[f"lignes_lues [{' '.join(str(k) for k in key)}]"] = rows
+        for name, (table, column) in self.national_totals.items():
+            total = parsed.tables[table][column].sum()
+            out[name + suffix] = int(total) if float(total).is_integer() else float(total)
+        return out
+
     def describe(self) -> dict[str, Any]:
         return {
             "nom": self.name,
@@ -167,7 +239,12 @@ def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
     start = time.perf_counter()
     if ctx.mirror is None and source.archive:  # no live file in this format: the mirror is the source
         ctx = replace(ctx, mirror=mirror_dir())
-    resources = source.resources(ctx)
+    try:  # discovery may read a page or an API: any failure there is this source's error
+        resources = source.resources(ctx)
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"{source.name}: liste des fichiers introuvable ({type(exc).__name__}: {exc})") from exc
     staged: dict[str, download.Staged] = {}
     if ctx.mirror is not None:
         files = {r.key: Path(ctx.mirror) / r.mirror for r in resources}
@@ -192,6 +269,19 @@ def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
         if main is not None and main.height < source.min_rows:
             raise SourceError(
                 f"{source.name}: {main.height} lignes lues, moins que le minimum plausible ({source.min_rows})"
+            )
+        measures = source.measures(parsed, ctx)
+        before = previous_measures(ctx.previous.get(source.name))
+        drops = find_drops(before or {}, measures, source.max_drop)
+        accepted = bool(drops) and source.name in ctx.accept_drop
+        if drops and not accepted:
+            entry = ctx.previous.get(source.name) or {}
+            when = ", ".join(str(x) for x in (entry.get("recupere_le"), entry.get("origine")) if x)
+            raise DropRefused(
+                f"{source.name}: baisse refusée par rapport à la version précédente"
+                f"{f' ({when})' if when else ''} : {' ; '.join(d.describe() for d in drops)} ; seuil : "
+                f"{_pct(-source.max_drop).lstrip('−')} de baisse. Les données précédentes restent en place ; "
+                f"si la baisse est réelle, relancer avec --accepter-baisse {source.name}"
             )
     except Exception as exc:
         for s in staged.values():
@@ -221,6 +311,10 @@ def fetch(source: Source, ctx: FetchContext) -> tuple[Parsed, FetchInfo]:
         retrieved_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - start,
         unchanged=bool(staged) and all(not s.changed for s in staged.values()),
+        measures=measures,
+        previous_measures=before,
+        drops=drops,
+        drop_accepted=accepted,
         discovery=ctx.discovery.get(source.name),
     )
     return parsed, info
@@ -237,6 +331,27 @@ def _stage(source: Source, r: Resource, ctx: FetchContext) -> download.Staged:
         except download.DownloadError as exc:
             problems.append(str(exc))
     raise download.DownloadError(" ; puis ".join(problems))
+
+
+def previous_measures(entry: dict[str, Any] | None) -> dict[str, float] | None:
+    """The counts recorded for a source's previous good version (older manifests: its rows read)."""
+    if not entry:
+        return None
+    if isinstance(entry.get("mesures"), dict):
+        return entry["mesures"]
+    if isinstance(entry.get("lignes_lues"), int | float):
+        return {"lignes_lues": entry["lignes_lues"]}
+    return None
+
+
+def find_drops(before: dict[str, float], after: dict[str, float], threshold: float) -> list[Drop]:
+    """The measures of `after` that fell more than `threshold` below `before` (measures in both only)."""
+    drops = []
+    for name, new in after.items():
+        old = before.get(name)
+        if isinstance(old, int | float) and isinstance(new, int | float) and old > 0 and new < old * (1 - threshold):
+            drops.append(Drop(name, old, new))
+    return drops
 
 
 def require_columns(df: pl.DataFrame | Iterable[str], expected: Iterable[str], *, source: str, what: str) -> None:

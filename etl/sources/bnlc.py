@@ -57,6 +57,7 @@ class Bnlc(Source):
     attribution = "Base nationale des lieux de covoiturage, transport.data.gouv.fr, ODbL"
     vintage = "mises à jour de décembre 2018 à mai 2026"
     min_rows = 1_000
+    national_totals = {"places": ("main", "places")}  # the drop check: carpool places of France
     provenance = ("Base nationale consolidée de l'éditeur (bnlc.csv, transport.data.gouv.fr ; à défaut le lien "
                   "stable data.gouv.fr de la même ressource) : la partie tenue à la main sur GitHub plus les lieux "
                   "publiés par les collectivités. La copie hors ligne n'a que la partie tenue à la main.")

@@ -34,6 +34,7 @@ import polars as pl
 from etl.cog import COMMUNE_CODE_RE
 from etl.formats import CsvFormat, zip_data_member
 from etl.sources.base import FetchContext, Parsed, Resource, Source, SourceError, require_columns
+from etl.store import temp_dir_prefix
 
 REQUIRED = ("GEO", "GEO_OBJECT", "FACILITY_TYPE", "TIME_PERIOD", "OBS_VALUE")
 FORMAT = CsvFormat(REQUIRED, separator=";", known=("FACILITY_DOM", "FACILITY_SDOM", "BPE_MEASURE", "UNIT_MEASURE",
@@ -52,7 +53,7 @@ def data_member(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo:
 
 def read_e101(path: Path, source: str = "bpe") -> tuple[pl.DataFrame, int, Counter]:
     """E101 rows of a BPE data file (zip or CSV): `niveau`, `code`, `periode`, `equipements`."""
-    with tempfile.TemporaryDirectory(prefix="bpe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix("bpe")) as tmp:
         csv_path = Path(path)
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:

@@ -88,6 +88,7 @@ class Communes(GeoApiSource):
     name = "communes"
     title = "Communes (code, nom, codes postaux, EPCI, population)"
     min_rows = 30_000
+    national_totals = {"population": ("main", "population")}  # the drop check
     resources_ = (
         Resource(
             "main",

@@ -47,6 +47,7 @@ class InseeLogement(Source):
     attribution = "Insee, recensement de la population 2021, exploitation principale"
     vintage = "2021"
     min_rows = 30_000
+    national_totals = {"logements": ("main", "logements")}  # the drop check (sum of the file's rows)
     provenance = "Fichier de l'éditeur (insee.fr) : l'archive zip de la base communale, dont seul le CSV est lu."
     formats = FORMAT
     resources_ = (

@@ -266,6 +266,7 @@ class InsideAirbnb(Source):
     attribution = ATTRIBUTION
     vintage = "tous les instantanés publiés (miroir : décembre 2021 et mars 2024)"
     min_rows = 100
+    rows_by = ("instantanes", ("ville", "instantane"), "lignes_lues")  # the drop check, per snapshot
     #: The page listing the snapshots; its site also serves the archived list (a test points it at a local server).
     page_url: str = PAGE_URL
     provenance = ("Site de l'éditeur : la liste de tous les instantanés (y compris archivés) est lue dans les données "

@@ -30,6 +30,7 @@ class MobilitesDurables(Source):
     attribution = "Ministère chargé des transports, tableau de bord des mobilités durables, d'après le Registre de preuve de covoiturage"
     vintage = "2024"
     min_rows = 1_000
+    national_totals = {"trajets": ("main", "trajets")}  # the drop check: trips of the year
     provenance = ("Copie publique (dépôt GitHub Guillaume-BR/diag_360, branche par défaut) d'un export du tableau "
                   "de bord du ministère : le tableau de bord n'offre pas d'adresse de fichier stable, seulement une "
                   "page (mobilite-durable-tdb.din.developpement-durable.gouv.fr) d'où l'export a été fait à la main.")

@@ -25,7 +25,6 @@ import io
 import json
 import re
 import shutil
-import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import polars as pl
 from etl import download
 from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError
+from etl.store import temp_file
 
 DATASET = "trajets-realises-en-covoiturage-registre-de-preuve-de-covoiturage"
 API_URL = f"https://www.data.gouv.fr/api/1/datasets/{DATASET}/"
@@ -193,10 +193,10 @@ def _plain_csv(path: Path, tmp_dir: Path) -> tuple[Path, bool]:
         magic = fh.read(4)
     if magic != b"PK\x03\x04":
         return path, False
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".csv", dir=tmp_dir)
+    fd, name = temp_file(Path(tmp_dir) / path.name, ".csv")  # named as ours: cleaned if a run is killed
     with open_text(path) as src, open(fd, "w", encoding="utf-8", newline="") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
-    return Path(name), True
+    return name, True
 
 
 #: The fields the typed file keeps (the others are checked for their count only).
@@ -348,6 +348,7 @@ class Rpc(Source):
     attribution = "Registre de preuve de covoiturage (covoiturage.beta.gouv.fr), Licence Ouverte 2.0"
     vintage = "12 derniers mois publiés"
     min_rows = 1
+    rows_by = ("main", ("mois",), "lignes")  # the drop check compares each month present in both versions
     provenance = ("Fichiers mensuels de l'éditeur, trouvés par l'API de data.gouv.fr ; la copie hors ligne n'en a "
                   "aucun : les mois y sont simulés (données simulées).")
     resources_ = (Resource("catalogue", API_URL, FORMAT_SAMPLE, filename="catalogue.json"),)

@@ -36,6 +36,7 @@ import polars as pl
 from etl.cog import COMMUNE_CODE_RE
 from etl.formats import CsvFormat
 from etl.sources.base import FetchContext, OptionError, Parsed, Resource, Source, SourceError, require_columns
+from etl.store import temp_dir_prefix
 
 BASE = "https://files.data.gouv.fr/geo-sirene/last/dep"
 NAF = "49.32Z"
@@ -74,7 +75,7 @@ def departement_of(file_code: str) -> str:
 
 def read_vtc_establishments(path: Path, source: str = "sirene_vtc") -> tuple[pl.DataFrame, int, str | None]:
     """Active 49.32Z establishments of one geo-sirene file: (`code_commune`, `etablissements`), rows, month."""
-    with tempfile.TemporaryDirectory(prefix="sirene-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix("sirene")) as tmp:
         csv_path = Path(path)
         with open(path, "rb") as fh:
             gzipped = fh.read(2) == b"\x1f\x8b"
@@ -105,6 +106,7 @@ class SireneVtc(Source):
     attribution = "Insee, base Sirene des entreprises et de leurs établissements ; géolocalisation Etalab"
     vintage = "stock du mois (dernier fichier publié)"
     mirror_optional = True
+    scope_option = "sirene_departements"  # the drop check compares runs over the same départements
     provenance = ("Fichiers de l'éditeur (stock Sirene géolocalisé par Etalab, files.data.gouv.fr), un par "
                   "département ; Paris en 20 fichiers, un par arrondissement (75101 à 75120).")
     formats = FORMAT
