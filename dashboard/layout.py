@@ -103,10 +103,18 @@ def _search_fragment() -> None:
 _LANG_SCRIPT = "<script>document.documentElement.lang = 'fr';</script>"
 
 
+#: Metric labels wrap instead of ending in "…": Streamlit keeps them on one line, and "Population à moins
+#: de 10 km d'un tiers-lieu" or "Nuitées estimées sur 12 mois (estimation)" lose their end in a column of a
+#: 1280 px screen (tests/test_viewports.py). Layout only, the same for every page.
+_WRAP_STYLE = ("<style>[data-testid='stMetricLabel'], [data-testid='stMetricLabel'] * "
+               "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important; "
+               "height: auto !important;}</style>")
+
+
 def french_document() -> None:
-    """Declare the page French (`<html lang="fr">`) for screen readers and browsers (see `_LANG_SCRIPT`)."""
+    """Declare the page French (`<html lang="fr">`, see `_LANG_SCRIPT`) and let metric labels wrap."""
     with st.sidebar:
-        st.html(_LANG_SCRIPT, unsafe_allow_javascript=True, width="content")
+        st.html(_LANG_SCRIPT + _WRAP_STYLE, unsafe_allow_javascript=True, width="content")
 
 
 def definitions(items: list[tuple[str, str]], title: str = "Définitions des chiffres clés") -> None:

@@ -71,7 +71,7 @@ st.caption(
 st.subheader("Liste des tiers-lieux du territoire")
 if mine.height:
     tables.show(
-        tl.places_table(mine, territoires), alt=f"Tiers-lieux recensés à {t.nom}", key="tl_lieux",
+        tl.places_table(mine, territoires), alt=f"Tiers-lieux recensés ({t.nom})", key="tl_lieux",
         column_config={"Site web": st.column_config.LinkColumn("Site web", display_text=r"https?://(?:www\.)?([^/]+)")},
     )
     st.caption(f"{source_caption}. Coordonnées de contact non reprises (données personnelles).")
