@@ -15,7 +15,7 @@ from tests.conftest import wait_for_app
 pytestmark = pytest.mark.browser
 
 SIZES = [(1280, 800), (390, 844)]
-PAGES = [("mon-territoire", "commune", "33063"), ("equilibre", "commune", "33063"),
+PAGES = [("", "commune", "33063"), ("equilibre", "commune", "33063"),
          ("covoiturage", "epci", "243300316"), ("tiers-lieux", "epci", "243300316"),
          ("locations-courte-duree", "commune", "33063"), ("vtc-taxis", "france", "FR")]
 
@@ -42,6 +42,7 @@ def test_metric_values_and_labels_are_whole(browser, server, width, height):
     for path, niveau, code in PAGES:
         page.goto(f"{server}/{path}?niveau={niveau}&code={code}")
         wait_for_app(page)
+        assert page.locator("[role=dialog]").count() == 0, f"/{path}: a dialog covers the page"
         metrics += page.locator('[data-testid="stMetricValue"]').count()
         found = page.evaluate(CUT)
         if found:
@@ -55,7 +56,7 @@ def test_metric_values_and_labels_are_whole(browser, server, width, height):
 def test_france_column_of_the_comparison_is_visible(browser, server, width, height):
     """Mon territoire's comparison: the France column is second, in view without scrolling sideways."""
     page = browser.new_page(viewport={"width": width, "height": height}, locale="fr-FR")
-    page.goto(f"{server}/mon-territoire?niveau=commune&code=33063")
+    page.goto(f"{server}/?niveau=commune&code=33063")
     wait_for_app(page)
     header = page.locator('[data-testid="stTable"] th', has_text="France").first
     header.scroll_into_view_if_needed()
@@ -78,7 +79,7 @@ def test_search_finds_as_you_type_and_tells_homonyms_apart(browser, server, terr
     deps = dict(territoires.filter(pl.col("niveau") == "departement").select("code", "nom").iter_rows())
     assert homonyms.height > 8  # more homonyms than the box lists
     page = browser.new_page(viewport={"width": width, "height": height}, locale="fr-FR")
-    page.goto(f"{server}/mon-territoire?niveau=france&code=FR")
+    page.goto(f"{server}/?niveau=france&code=FR")
     wait_for_app(page)
     _open_sidebar(page)
     box = page.get_by_label("Rechercher un territoire")
