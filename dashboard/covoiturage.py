@@ -140,7 +140,9 @@ def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, c
         if peer_df.height:
             med = peer_df.select([pl.col(c).median() for c in ("trajets_pour_1000_hab", "part_interne",
                                                                 "taux_occupation", "part_incitation")])
-            med = med.with_columns(nom=pl.lit(f"Médiane de {peer_df.height} territoires comparables"),
+            name = ("Le seul territoire comparable" if peer_df.height == 1  # not "Médiane de 1 territoires"
+                    else f"Médiane de {fmt.number(peer_df.height)} territoires comparables")
+            med = med.with_columns(nom=pl.lit(name),
                                    niveau=pl.lit("comparables"), code=pl.lit(""))
             df = pl.concat([df, med], how="diagonal_relaxed")
     return df

@@ -40,8 +40,9 @@ def test_commune_compares_with_its_epci_and_france(app):
     captions = [c.value for c in at.caption]
     assert any("Bordeaux Métropole : 3,4\u202f%" in c and "France : 9,7\u202f%" in c for c in captions), captions
     tables = [t.value for t in at.dataframe]
-    comparison = next(t for t in tables if "Indicateur" in t.columns)
+    comparison = next(t.value for t in at.table if "Indicateur" in t.value.columns)  # a static table: cells wrap
     assert {"Bordeaux", "Bordeaux Métropole", "Gironde", "Nouvelle-Aquitaine", "France"} <= set(comparison.columns)
+    assert list(comparison.columns)[:3] == ["Indicateur", "Bordeaux", "France"]  # France first, seen on a phone
     peers = next(t for t in tables if "Territoire" in t.columns)
     assert "Bordeaux" not in set(peers["Territoire"])
     assert len(peers) == 10
@@ -67,9 +68,11 @@ def test_malformed_links_never_raise(app, params):
 def test_search_selects_a_territory(app):
     at = app(niveau="france", code="FR")
     at.sidebar.text_input[0].input("st etienne").run()
-    box = at.sidebar.selectbox[0]
-    assert box.options[0].startswith("Saint-Étienne (commune, 42 Loire)")
-    box.select_index(0).run()
+    # the results are buttons under the box (no second drop-down), the département telling homonyms apart
+    results = [b for b in at.sidebar.button if b.key and b.key.startswith("resultat_")]
+    assert results[0].label.replace("\\", "").startswith("Saint-Étienne (commune, 42 Loire)")  # markdown-escaped
+    assert not at.sidebar.selectbox
+    results[0].click().run()
     assert not at.exception
     assert at.title[0].value == "Saint-Étienne"
     assert at.query_params["code"] == "42218"
