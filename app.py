@@ -19,6 +19,7 @@ with guard.french_errors():  # an unexpected error: a French sentence, details i
     territory = state.current()
     st.session_state["page_courante"] = page
     layout.territory_search()
+    layout.french_document()
     with st.sidebar:
         st.caption(
             "Observatoire de l'économie collaborative : adoption collaborative locale (covoiturage, tiers-lieux) "

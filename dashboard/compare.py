@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from dashboard import fmt
 from dashboard.territory import Territory
 from etl import periods
 
@@ -65,6 +66,37 @@ def comparison_table(current: pl.DataFrame, catalogue: pl.DataFrame, t: Territor
     return out.sort("domaine", "indicateur")
 
 
+def comparison_display(table: pl.DataFrame, t: Territory, parents: list[Territory]) -> pl.DataFrame:
+    """`comparison_table` as the page shows it: French text, one column per territory, France second.
+
+    Each cell is the value with its unit ("3,4 %", "1 481,2 hab./km²"), and the period and nature
+    of a parent's figure when they differ from the territory's. France comes right after the
+    territory, then the parents from the nearest: on a phone the two columns that matter most
+    are the first ones (tests/test_viewports.py); a missing value says "pas de donnée".
+    """
+    france = [p for p in parents if p.niveau == "france"]
+    between = [p for p in parents if p.niveau != "france"]
+    chain = (t, *france, *between)
+    names = [p.nom for p in chain]
+    # Paris the commune and Paris the département: the level tells the two columns apart
+    columns = [(f"{p.niveau}:{p.code}", p.nom if names.count(p.nom) == 1 or p is t else f"{p.nom} ({p.level_label})")
+               for p in chain]
+    shown = []
+    for r in table.iter_rows(named=True):
+        line = {"Indicateur": r["libelle"]}
+        for key, name in columns:
+            cell = fmt.with_unit(r.get(key), r["unite"], r["decimales"])
+            other = (r.get(f"periode:{key}"), r.get(f"nature:{key}"))
+            if r.get(key) is not None and other != (r["periode"], r["nature"]):
+                label = fmt.nature_label(other[1] or "") or "mesuré"
+                cell += f" ({fmt.period(other[0])}, {label})"
+            line[name] = cell
+        line["Période"] = fmt.period(r["periode"]) if r["periode"] else ""
+        line["Nature"] = (fmt.nature_label(r["nature"]) or "mesuré") if r["periode"] else (r["raison"] or fmt.NO_DATA)
+        shown.append(line)
+    return pl.DataFrame(shown, schema={c: pl.String for c in shown[0]}) if shown else pl.DataFrame()
+
+
 TABLE = "comparables.parquet"
 
 
@@ -101,8 +133,6 @@ def peer_summary(t: Territory, territoires: pl.DataFrame | None = None, table: p
 
 def peer_count_text(n: int, t: Territory) -> str:
     """« 10 communes comparables », « 1 intercommunalité comparable »: never « 0 comparables »."""
-    from dashboard import fmt
-
     if n <= 0:
         return "aucun territoire comparable"
     singular, plural = PEER_WORDS.get(t.niveau, ("territoire", "territoires"))

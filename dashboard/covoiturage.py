@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pydeck as pdk
 
-from dashboard import fmt, maps
+from dashboard import charts, fmt, maps
 from dashboard.territory import Territory
 from etl import covoiturage as cv
 from etl import periods as etl_periods
@@ -143,6 +143,20 @@ def share_text(value: float | None, trips: int | None, unit: str, decimals: int)
     return fmt.with_unit(value, unit, decimals)
 
 
+def share_note(trips: int | None) -> str:
+    """Why a row of a table shows no share: "aucun trajet", "effectif faible" ("" when it shows them)."""
+    if trips is None:
+        return ""
+    return share_text(None, trips, "", 0) if trips < MIN_TRIPS_FOR_SHARE else ""
+
+
+def with_share_notes(df: pl.DataFrame, trips: str = "trajets") -> pl.DataFrame:
+    """A table's rows with a "Note" column saying why their shares are empty ("aucun trajet", "effectif
+    faible"), when some row needs one: the shares stay numbers, so that the table still sorts."""
+    notes = [share_note(n) for n in df[trips].to_list()]
+    return df.with_columns(pl.Series("Note", notes, dtype=pl.String)) if any(notes) else df
+
+
 def with_population(df: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame:
     """Add population and journeys per 1,000 inhabitants."""
     pop = territoires.select("niveau", "code", "nom", pl.col("population").cast(pl.Float64))
@@ -171,9 +185,9 @@ def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, c
             # a share's median takes the peers with enough trips only (the others' shares are null)
             med = peer_df.select([pl.col(c).median() for c in ("trajets_pour_1000_hab", "part_interne",
                                                                 "taux_occupation", "part_incitation")])
-            n = peer_df.height
-            med = med.with_columns(nom=pl.lit(f"Médiane de {n} territoire{'s' if n > 1 else ''} comparable"
-                                              f"{'s' if n > 1 else ''}"),
+            name = ("Le seul territoire comparable" if peer_df.height == 1  # not "Médiane de 1 territoires"
+                    else f"Médiane de {fmt.number(peer_df.height)} territoires comparables")
+            med = med.with_columns(nom=pl.lit(name),
                                    niveau=pl.lit("comparables"), code=pl.lit(""))
             df = pl.concat([df, med], how="diagonal_relaxed")
     return df
@@ -283,14 +297,19 @@ def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame,
 
 
 def top_pairs(pairs: pl.DataFrame, n: int = 10) -> pl.DataFrame:
-    """The largest pairs, for a table: "A ↔ B" (or "A (interne)"), passengers, journeys."""
+    """The largest pairs, for a table: passengers, journeys, "A ↔ B" (or "A (trajets internes)").
+
+    The numbers first: a pair's names can be long ("Communauté d'agglomération … ↔ …"), and on a
+    phone the passengers must show without scrolling the table sideways.
+    """
+    schema = {"Passagers": pl.Int64, "Trajets": pl.Int64, "Liaison": pl.String}
     if not pairs.height:
-        return pl.DataFrame(schema={"Liaison": pl.String, "Passagers": pl.String, "Trajets": pl.String})
+        return pl.DataFrame(schema=schema)
     head = pairs.head(n)
     labels = [f"{a or c1} (trajets internes)" if c1 == c2 else f"{a or c1} ↔ {b or c2}"
               for a, b, c1, c2 in head.select("nom_1", "nom_2", "code_1", "code_2").iter_rows()]
-    return pl.DataFrame({"Liaison": labels, "Passagers": [fmt.number(v) for v in head["passagers"]],
-                         "Trajets": [fmt.number(v) for v in head["trajets"]]})
+    return pl.DataFrame({"Passagers": head["passagers"], "Trajets": head["trajets"], "Liaison": labels},
+                        schema=schema)
 
 
 def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period,
@@ -421,10 +440,10 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
 
 # -- charts -----------------------------------------------------------------------------------
 def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
-    fig.update_layout(title=title, yaxis_title=y_title, separators=", ", height=340, margin=dict(l=10, r=10, t=50, b=10),
+    fig.update_layout(title=title, yaxis_title=y_title, height=340, margin=dict(l=10, r=10, t=50, b=10),
                       plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"), legend=dict(orientation="h"))
     fig.update_yaxes(gridcolor="#E5E5E5", tickformat=",d")
-    return fig
+    return charts.french(fig)
 
 
 SHORT_MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
@@ -447,9 +466,9 @@ def monthly_chart(series: pl.DataFrame, period: Period, campaign: str | None) ->
                 hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>")
     fig.add_scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
                     name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
-                    hovertemplate="%{y:.1f} % avec incitation<extra></extra>")
+                    hovertemplate="%{y:.1f}\u202f% avec incitation<extra></extra>")
     fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], dtick=25, title="% avec incitation",
-                                  showgrid=False))
+                                  showgrid=False, ticksuffix=fmt.NNBSP + "%"))
     if campaign:
         fig.add_annotation(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False, align="left",
                            font=dict(color=RED, size=12))
@@ -462,7 +481,7 @@ def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Fig
     x = [f"{h} h" for h in df[column].to_list()] if column == "heure" else df[column].to_list()
     if total >= MIN_TRIPS_FOR_SHARE:
         hover = dict(customdata=[v / total * 100 for v in df["trajets"].to_list()],
-                     hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f} %)<extra></extra>")
+                     hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f}\u202f%)<extra></extra>")
     else:
         hover = dict(hovertemplate=f"%{{x}} : %{{y:,d}} trajets ({SMALL_LABEL})<extra></extra>")
     fig = go.Figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE, **hover))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from dashboard import fmt
+from dashboard import charts, fmt, tables
 from etl.indices import COMPONENT_META, COMPONENTS, compute, quadrant_expr
 from etl.indices import component_table as component_table  # re-exported for pages
 from etl.marts.equilibre import wide_indices
@@ -105,7 +105,7 @@ def table(territoires: pl.DataFrame, wide: pl.DataFrame, ranks: pl.DataFrame, sc
                                .fill_null("sans habitant").alias(col))
         if index not in out.columns:
             out = out.with_columns(pl.lit(None, pl.Float64).alias(index))
-    return out.with_columns(quadrant=quadrant_expr()).sort("nom")
+    return out.with_columns(quadrant=quadrant_expr()).sort(fmt.sort_key_expr("nom"), "code")
 
 
 def both(rows: pl.DataFrame) -> pl.DataFrame:
@@ -121,6 +121,25 @@ def apart(rows: pl.DataFrame, index: str) -> pl.DataFrame:
 # -- sentences an official can repeat -----------------------------------------------------------------
 LEVEL_PLURAL = {"commune": "communes", "arrondissement": "arrondissements", "epci": "intercommunalités",
                 "departement": "départements", "region": "régions"}
+#: The levels whose noun is masculine in French: "les 101 départements notés", "les 18 régions notées".
+MASCULINE = {"arrondissement", "departement"}
+
+
+def agreed(niveau: str, adjective: str) -> str:
+    """An adjective agreeing with the plural noun of a level: agreed("departement", "noté") -> "notés"."""
+    return adjective + ("s" if niveau in MASCULINE else "es")
+
+
+def position_text(rang: float | None, niveau: str) -> str:
+    """A percentile rank in words: "au-dessus de 63 % des intercommunalités" (no "rang centile").
+
+    The rank (rank - 1) / (n - 1) x 100 is the share of the territories of the level whose value
+    is lower (ties count half); "au-dessus" and not "mieux placé", because a higher platform
+    figure is not better.
+    """
+    if rang is None or fmt.is_missing(rang):
+        return fmt.NO_DATA
+    return f"au-dessus de {fmt.number(rang)}{fmt.NNBSP}% des {LEVEL_PLURAL.get(niveau, 'territoires')}"
 
 
 def _standing(me: dict, index: str, niveau: str) -> str:
@@ -128,7 +147,8 @@ def _standing(me: dict, index: str, niveau: str) -> str:
     value, pos, n = me.get(index), me.get(f"position_{index}"), me.get(f"classes_{index}")
     text = f"{fmt.number(value)} / 100"
     if pos is not None and n:
-        text += f", au-dessus de {fmt.number(pos)}{fmt.NNBSP}% des {fmt.number(n)} {LEVEL_PLURAL[niveau]} notées"
+        text += (f", au-dessus de {fmt.number(pos)}{fmt.NNBSP}% des {fmt.number(n)} {LEVEL_PLURAL[niveau]} "
+                 f"{agreed(niveau, 'noté')}")
     return text
 
 
@@ -194,7 +214,10 @@ def peer_standing_text(rang_pairs: float | None, n_pairs: int | None) -> str:
     """
     if not n_pairs or rang_pairs is None:
         return "aucun comparable"
-    return f"au-dessus de {fmt.number(rang_pairs)} % des {fmt.number(n_pairs)} comparable{'s' if n_pairs > 1 else ''}"
+    if n_pairs == 1:  # "au-dessus de 100 % des 1 comparables" says less than a sentence
+        return {0: "en dessous du seul comparable classé", 100: "au-dessus du seul comparable classé"}.get(
+            round(rang_pairs), "à égalité avec le seul comparable classé")
+    return f"au-dessus de {fmt.number(rang_pairs)}{fmt.NNBSP}% des {fmt.number(n_pairs)} comparables"
 
 
 def parse_excluded(value: str | None) -> tuple[set[str], list[str]]:
@@ -293,9 +316,8 @@ def quadrant_figure(rows: pl.DataFrame, selected: str | None, peers: set[str] | 
         height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.12},
         xaxis={"title": "Indice de pénétration des plateformes (0-100)", "range": [-3, 103], "zeroline": False},
         yaxis={"title": "Indice d'adoption collaborative (0-100)", "range": [-3, 103], "zeroline": False},
-        separators=", ",
     )
-    return fig
+    return charts.french(fig)
 
 
 def labelled_points(both: pl.DataFrame, selected: str | None) -> list[tuple[str, str, float, float, bool]]:
@@ -333,3 +355,47 @@ def bivariate_legend_html() -> str:
         "<tr><td></td><td colspan='3' style='font-size:12px;text-align:center'>plateformes →</td></tr></table>"
         "</div>"
     )
+
+
+# -- the ranking as the page shows it -----------------------------------------------------------------
+def ranking(scope_rows: pl.DataFrame) -> pl.DataFrame:
+    """The scored territories of a view, best collaborative index first: name, both indices, position.
+
+    Only four columns, so that the table fits a 1280 px screen and its first columns a phone;
+    the components' values are in `components_table`. Ties are ordered by name as a French reader
+    expects (`fmt.sort_key_expr`).
+    """
+    scored = scope_rows.filter(pl.col("indice_collaboratif").is_not_null() | pl.col("indice_plateformes").is_not_null())
+    return scored.sort([pl.col("indice_collaboratif"), fmt.sort_key_expr("nom"), "code"],
+                       descending=[True, False, False], nulls_last=True).select(
+        pl.col("nom").alias("Territoire"),
+        pl.col("indice_collaboratif").alias("Indice collaboratif"),
+        pl.col("indice_plateformes").alias("Indice plateformes"),
+        pl.col("quadrant").alias("Position"),
+    )
+
+
+def components_table(scope_rows: pl.DataFrame, catalogue: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, tables.Number]]:
+    """The values of the ranked components for the territories of `ranking`, with each column's format.
+
+    Headers are the catalogue's labels (with the unit when the label does not say it); a yes/no
+    component reads "oui" / "non".
+    """
+    comp_cols = [c for comps in COMPONENTS.values() for c in (x.indicateur for x in comps) if c in scope_rows.columns]
+    meta = {r["indicateur"]: r for r in catalogue.filter(pl.col("indicateur").is_in(comp_cols)).iter_rows(named=True)}
+    scored = scope_rows.filter(pl.col("indice_collaboratif").is_not_null() | pl.col("indice_plateformes").is_not_null())
+    scored = scored.sort([pl.col("indice_collaboratif"), fmt.sort_key_expr("nom"), "code"],
+                         descending=[True, False, False], nulls_last=True)
+    columns = [pl.col("nom").alias("Territoire")]
+    numbers: dict[str, tables.Number] = {}
+    for c in comp_cols:
+        m = meta.get(c, {})
+        header, spec = tables.indicator_column(m.get("libelle") or COMPONENT_META[c].libelle, m.get("unite") or "",
+                                               m.get("decimales"))
+        if spec is None:  # yes / no
+            columns.append(pl.when(pl.col(c) >= 0.5).then(pl.lit("oui")).when(pl.col(c).is_not_null())
+                           .then(pl.lit("non")).alias(header))
+        else:
+            columns.append(pl.col(c).cast(pl.Float64).alias(header))
+            numbers[header] = spec
+    return scored.select(columns), numbers

@@ -54,7 +54,7 @@ def parent_options(territoires: pl.DataFrame, parent_level: str) -> dict[str, st
     if parent_level == "commune":
         arr = territoires.filter(pl.col("niveau") == "arrondissement")["code_commune"].unique()
         df = df.filter(pl.col("code").is_in(arr.implode()))
-    df = df.sort("code") if parent_level in ("departement", "region") else df.sort("nom")
+    df = df.sort("code") if parent_level in ("departement", "region") else df.sort(fmt.sort_key_expr("nom"), "code")
     return {c: f"{n} ({c})" for c, n in df.select("code", "nom").iter_rows()}
 
 
@@ -68,7 +68,7 @@ def default_parent(t: Territory, parent_level: str) -> str | None:
 
 def level_options(territoires: pl.DataFrame, niveau: str) -> dict[str, str]:
     """code -> "Nom (code)" for a level small enough for a pick list (not communes)."""
-    df = territoires.filter(pl.col("niveau") == niveau).sort("nom")
+    df = territoires.filter(pl.col("niveau") == niveau).sort(fmt.sort_key_expr("nom"), "code")
     return {c: f"{n} ({c})" for c, n in df.select("code", "nom").iter_rows()}
 
 
@@ -120,7 +120,7 @@ def domain_rank(domaine: str) -> tuple[int, str]:
 
 def sort_catalogue(catalogue: pl.DataFrame) -> pl.DataFrame:
     """Catalogue rows grouped by domain (menu order), then family, then label."""
-    keys = [(domain_rank(r["domaine"]), FAMILY_ORDER.get(r["famille"], 9), r["libelle"] or "", r["indicateur"])
+    keys = [(domain_rank(r["domaine"]), FAMILY_ORDER.get(r["famille"], 9), fmt.sort_key(r["libelle"]), r["indicateur"])
             for r in catalogue.iter_rows(named=True)]
     order = sorted(range(catalogue.height), key=keys.__getitem__)
     return catalogue[order] if catalogue.height else catalogue

@@ -98,7 +98,9 @@ def key_figures(
             if peer_keys:
                 peer_values = same.join(similar.select("niveau", "code"), on=["niveau", "code"], how="semi")["valeur"]
                 if peer_values.len():
-                    comparisons.append((f"{peer_label.capitalize()} comparables (médiane de {peer_values.len()})",
+                    n = peer_values.len()  # "(une seule valeur)" rather than "(médiane de 1)"
+                    comparisons.append((f"{peer_label.capitalize()} comparables "
+                                        + ("(une seule valeur)" if n == 1 else f"(médiane de {fmt.number(n)})"),
                                         peer_values.median()))
         for p in (nearest, france):
             if p is None or p.key == t.key:

@@ -7,6 +7,9 @@ a number never breaks across lines.
 from __future__ import annotations
 
 import math
+import unicodedata
+
+import polars as pl
 
 NNBSP = "\u202f"
 NO_DATA = "pas de donnée"
@@ -77,3 +80,33 @@ def signed_percent(value: float | None, decimals: int = 0) -> str:
         return NO_DATA
     sign = "+" if value > 0 else ("−" if value < 0 else "")
     return f"{sign}{number(abs(value), decimals)}{NNBSP}%"
+
+
+# -- sorting names as a French reader expects ------------------------------------------------------
+_LIGATURES = {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae"}
+
+
+def sort_key(text: str | None) -> str:
+    """The key that sorts names as a French reader expects: accents and case ignored, ligatures spelt out.
+
+    Code-point order puts "Bruges" before "Bègles" ("è" comes after every ASCII letter) and
+    "Zurich" before "Écouen"; with this key, "Bègles" < "Bruges" and "Écouen" < "Zurich".
+    """
+    text = text or ""
+    for lig, spelt in _LIGATURES.items():
+        text = text.replace(lig, spelt)
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def sort_key_expr(column: str | pl.Expr) -> pl.Expr:
+    """`sort_key` as a polars expression (vectorised: no Python call per row), for `.sort(...)`."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    for lig, spelt in _LIGATURES.items():
+        expr = expr.str.replace_all(lig, spelt, literal=True)
+    return expr.str.normalize("NFD").str.replace_all(r"\p{M}", "").str.to_lowercase()
+
+
+def sorted_names(names: list[str]) -> list[str]:
+    """Names in French reading order (see `sort_key`), ties in code-point order so that the order is stable."""
+    return sorted(names, key=lambda n: (sort_key(n), n))

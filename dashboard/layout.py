@@ -34,41 +34,100 @@ def _search_index(version: str) -> pl.DataFrame:
     return with_search_names(data.territoires())
 
 
-def _on_choice() -> None:
-    choice = st.session_state.get("choix_territoire")
-    if choice:
-        state.select(*choice)
-    st.session_state["recherche_territoire"] = ""
-    st.session_state["choix_territoire"] = None
+#: How many results the search lists under the box (more: the visitor types more, or a code).
+SEARCH_RESULTS = 8
+#: The pause after the last keystroke before the results are searched (no Enter needed).
+SEARCH_PAUSE = "300ms"
+SEARCH_KEY = "recherche_territoire"
+_CHOSEN_KEY = "recherche_choisie"
+
+
+def _choose(niveau: str, code: str) -> None:
+    """A result was clicked: select it, empty the box, and ask for a run of the whole page."""
+    state.select(niveau, code)
+    st.session_state[SEARCH_KEY] = ""
+    st.session_state[_CHOSEN_KEY] = True
+
+
+def search_hits(query: str) -> pl.DataFrame:
+    """The territories the box lists for `query` (one more than shown, to know whether there are more)."""
+    return search(_search_index(data.version()), data.codes_postaux(), query, limit=SEARCH_RESULTS + 1)
 
 
 def territory_search() -> None:
-    """Search box in the sidebar: name, INSEE code, postal code, EPCI SIREN, département."""
+    """Search box in the sidebar: name, INSEE code, postal code, EPCI SIREN, département.
+
+    The results appear as you type (after a pause of `SEARCH_PAUSE`, no Enter), as a list of
+    buttons whose labels name the level and the département ("Sainte-Colombe (commune, 25 Doubs)"),
+    so that homonyms are told apart and nothing opens a second drop-down. The box and its results
+    are a fragment: typing reruns them alone, not the page; a click reruns the page on the new
+    territory. No `help=` tooltip: Streamlit names its icon "Help for …" (in English) for screen
+    readers; the hint is a caption.
+    """
     with st.sidebar:
-        st.text_input(
-            "Rechercher un territoire",
-            key="recherche_territoire",
-            placeholder="Nom, code Insee, code postal, SIREN…",
-            help="Commune, arrondissement, intercommunalité (nom ou SIREN), département (nom ou numéro), "
-            "région. Sans accents ni tirets : « st etienne » trouve Saint-Étienne.",
-        )
-        query = st.session_state.get("recherche_territoire", "")
-        if not query:
-            return
-        hits = search(_search_index(data.version()), data.codes_postaux(), query)
-        if hits.height == 0:
-            st.info(f"Aucun territoire ne correspond à « {md(query)} ».")
-            return
-        labels = {(r["niveau"], r["code"]): r["libelle"] for r in hits.select("niveau", "code", "libelle").iter_rows(named=True)}
-        st.selectbox(
-            f"{hits.height} résultat{'s' if hits.height > 1 else ''}",
-            options=list(labels),
-            index=None,
-            format_func=lambda k: labels[k],
-            placeholder="Choisir un territoire",
-            key="choix_territoire",
-            on_change=_on_choice,
-        )
+        _search_fragment()
+
+
+@st.fragment
+def _search_fragment() -> None:
+    if st.session_state.pop(_CHOSEN_KEY, False):
+        st.rerun()  # the whole page, on the territory just chosen
+    query = st.text_input(
+        "Rechercher un territoire",
+        key=SEARCH_KEY,
+        placeholder="Nom, code postal, code Insee…",
+        live=SEARCH_PAUSE,
+    )
+    if not (query or "").strip():
+        st.caption("Commune, intercommunalité (nom ou SIREN), département (nom ou numéro), région. Sans accents "
+                   "ni tirets : « st etienne » trouve Saint-Étienne.")
+        return
+    hits = search_hits(query)
+    if hits.height == 0:
+        st.info(f"Aucun territoire ne correspond à « {md(query)} ».")
+        return
+    shown = hits.head(SEARCH_RESULTS)
+    with st.container(gap="small"):
+        for r in shown.select("niveau", "code", "libelle").iter_rows(named=True):
+            st.button(md(r["libelle"]), key=f"resultat_{r['niveau']}_{r['code']}", on_click=_choose,
+                      args=(r["niveau"], r["code"]), type="tertiary", width="content", wrap=True,
+                      icon=":material/location_on:")
+    if hits.height > SEARCH_RESULTS:
+        st.caption(f"Les {SEARCH_RESULTS} premiers résultats : préciser le nom, ou taper un code postal ou un "
+                   "numéro de département.")
+
+
+#: Sets the document's language once the page is drawn: Streamlit serves `<html lang="en">` and has
+#: no setting for it (streamlit/streamlit#15726), so screen readers would read French with English
+#: rules. A constant script, no data in it.
+_LANG_SCRIPT = "<script>document.documentElement.lang = 'fr';</script>"
+
+
+#: Metric labels wrap instead of ending in "…": Streamlit keeps them on one line, and "Population à moins
+#: de 10 km d'un tiers-lieu" or "Nuitées estimées sur 12 mois (estimation)" lose their end in a column of a
+#: 1280 px screen (tests/test_viewports.py). Layout only, the same for every page.
+_WRAP_STYLE = ("<style>[data-testid='stMetricLabel'], [data-testid='stMetricLabel'] * "
+               "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important; "
+               "height: auto !important;}</style>")
+
+
+def french_document() -> None:
+    """Declare the page French (`<html lang="fr">`, see `_LANG_SCRIPT`) and let metric labels wrap."""
+    with st.sidebar:
+        st.html(_LANG_SCRIPT + _WRAP_STYLE, unsafe_allow_javascript=True, width="content")
+
+
+def definitions(items: list[tuple[str, str]], title: str = "Définitions des chiffres clés") -> None:
+    """What each key figure measures, in a closed expander under the figures.
+
+    Rather than a `help=` tooltip on each `st.metric`: Streamlit names that tooltip's icon
+    "Help for <label>" for screen readers, in English, and a tooltip is out of reach on a phone.
+    """
+    shown = [(label, text) for label, text in items if text]
+    if not shown:
+        return
+    with st.expander(title):
+        st.markdown("\n".join(f"- **{md(label)}** : {md(text)}" for label, text in shown))
 
 
 def header(t: Territory, page: st.Page) -> None:
@@ -92,7 +151,7 @@ def footer() -> None:
     st.divider()
     with st.expander("Sources, licences et millésimes des données"):
         rows = []
-        for name, s in sorted(sources.items(), key=lambda kv: kv[1].get("titre", kv[0])):
+        for name, s in sorted(sources.items(), key=lambda kv: fmt.sort_key(kv[1].get("titre", kv[0]))):
             rows.append({
                 "Jeu de données": s.get("titre", name),
                 "Producteur": s.get("producteur", ""),
@@ -103,7 +162,8 @@ def footer() -> None:
                 "Récupéré le": french_date(s.get("recupere_le")),
                 "Attribution": s.get("attribution", ""),
             })
-        st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+        # a static table: the attributions are sentences, which wrap here instead of running off the screen
+        st.table(pl.DataFrame(rows), hide_index=True, alt="Sources, licences et millésimes des données")
 
 
 def french_date(iso: str | None) -> str:

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pydeck as pdk
 
-from dashboard import fmt, maps
+from dashboard import charts, fmt, maps
 from dashboard.territory import Territory
 from etl import periods as etl_periods
 
@@ -67,7 +67,7 @@ def cities(instantanes: pl.DataFrame) -> pl.DataFrame:
         .group_by("ville", maintain_order=True)
         .agg(pl.col("nom_ville").first(), pl.col("perimetre").last(), pl.col("perimetre_niveau").last(),
              pl.col("perimetre_code").last(), pl.col("instantane").alias("periodes"))
-        .sort("nom_ville")
+        .sort(fmt.sort_key_expr("nom_ville"), "ville")
     )
 
 
@@ -195,7 +195,7 @@ def rank_text(rank: tuple[int, int] | None, what: str) -> str:
 def perimeters(instantanes: pl.DataFrame, period: str) -> list[tuple[str, str, str]]:
     """(niveau, code, label) of each city's covered perimeter at a snapshot (Bordeaux Métropole, Lyon)."""
     rows = instantanes.filter((pl.col("instantane") == period) & pl.col("perimetre_code").is_not_null())
-    return [(r["perimetre_niveau"], r["perimetre_code"], r["perimetre"]) for r in rows.sort("nom_ville").iter_rows(named=True)]
+    return [(r["perimetre_niveau"], r["perimetre_code"], r["perimetre"]) for r in rows.sort(fmt.sort_key_expr("nom_ville"), "ville").iter_rows(named=True)]
 
 
 def evolution_table(indicateurs: pl.DataFrame, catalogue: pl.DataFrame, t: Territory, periods: list[str]) -> pl.DataFrame:
@@ -227,6 +227,37 @@ def short_value(value: float | None, unit: str, decimals: int) -> str:
     if unit.startswith("€"):
         return fmt.with_unit(value, "€", decimals)
     return fmt.number(value, decimals)
+
+
+#: Short headers of the comparison tables (the catalogue's labels are long for a table's header).
+SHORT_LABELS = {
+    "str_annonces": "Annonces",
+    "str_annonces_pour_100_logements": "Annonces pour 100 logements",
+    "str_part_logement_entier": "Logements entiers",
+    "str_part_hotes_multi": "Hôtes multi-annonces",
+    "str_part_numero_valide": "Numéro bien formé",
+    "str_prix_median": "Prix médian par nuit",
+}
+
+
+def indicator_table(vals: pl.DataFrame, keys: list[tuple[str, str]], labels: list[str], indicators: list[str],
+                    meta: dict[str, dict]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """One row per territory (`labels`), one numeric column per indicator, and each column's format.
+
+    The numbers stay numbers (a click on a header sorts them); `dashboard.tables` shows them in
+    French with their unit ("78,9 %", "91 €").
+    """
+    from dashboard import tables  # streamlit-bound: imported where a page needs it
+
+    columns: dict[str, list] = {"Territoire": labels}
+    numbers: dict[str, Any] = {}
+    for ind in indicators:
+        m = meta[ind]
+        header, spec = tables.indicator_column(SHORT_LABELS.get(ind, m["libelle"]), m["unite"], m["decimales"])
+        columns[header] = [value_of(vals, k, ind) for k in keys]
+        numbers[header] = spec
+    schema = {"Territoire": pl.String, **{h: pl.Float64 for h in numbers}}
+    return pl.DataFrame(columns, schema=schema), numbers
 
 
 def change_text(before: float | None, after: float | None, unit: str, decimals: int) -> str:
@@ -287,9 +318,11 @@ def bar_chart(frame: pl.DataFrame, x: str, y: str, *, colours: list[str] | str =
     fig = go.Figure(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals,
                            orientation="h" if horizontal else "v", marker_color=colours, text=text,
                            textposition="auto", hoverinfo="skip"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), separators=", ", plot_bgcolor="white",
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                       yaxis=dict(autorange="reversed") if horizontal else None)
-    return fig
+    if y == "part":  # shares: the value axis says "%"
+        (fig.update_xaxes if horizontal else fig.update_yaxes)(ticksuffix=fmt.NNBSP + "%")
+    return charts.french(fig)
 
 
 def turnover_chart(flows: pl.DataFrame) -> go.Figure:
@@ -301,8 +334,8 @@ def turnover_chart(flows: pl.DataFrame) -> go.Figure:
                                    ("apparues", "apparues", "#18753C"), ("disparues", "disparues", "#E1000F"))
     ])
     fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
-                      separators=", ", legend=dict(orientation="h"))
-    return fig
+                      legend=dict(orientation="h"))
+    return charts.french(fig)
 
 
 # -- listings and maps ----------------------------------------------------------------------------------
@@ -386,11 +419,11 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
 
 def listings_table(listings: pl.DataFrame) -> pl.DataFrame:
     """The listings as a French table (names are plain text here: a table never renders HTML)."""
-    return listings.sort("nom", "id", nulls_last=True).select(
+    return listings.sort(fmt.sort_key_expr("nom"), "id", nulls_last=True).select(
         pl.when(pl.col("nom").str.strip_chars().fill_null("") == "").then(pl.lit("(sans titre)"))
         .otherwise(pl.col("nom")).alias("Annonce"),
         pl.col("type_logement").alias("Type"),
-        pl.col("prix").alias("Prix par nuit (€)"),
+        pl.col("prix").alias("Prix par nuit"),
         pl.col("nuits_minimum").alias("Nuits minimum"),
         pl.col("nuitees_estimees").alias("Nuitées estimées (12 mois)"),
         pl.col("annonces_hote").alias("Annonces de l'hôte"),

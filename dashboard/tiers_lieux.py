@@ -58,7 +58,7 @@ def places_table(places: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFram
                                                                      pl.col("nom").alias("Commune"))
     return (
         places.join(names, on="code_commune", how="left")
-        .sort("Commune", "nom")
+        .sort(fmt.sort_key_expr("Commune"), fmt.sort_key_expr("nom"), "identifiant")
         .select(
             pl.col("nom").alias("Nom"),
             pl.col("type").replace_strict(SHORT_TYPES, default="type non renseigné").alias("Type"),

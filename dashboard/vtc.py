@@ -11,7 +11,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard import compare, fmt
+from dashboard import charts, compare, fmt
 from dashboard.territory import Territory
 from etl import periods
 
@@ -62,9 +62,8 @@ def series_chart(rows: pl.DataFrame, unit: str = "équipements") -> go.Figure:
         text=[fmt.number(v) for v in rows["valeur"]], textposition="outside",
         hovertemplate="%{x} : %{text} " + unit + "<extra></extra>",
     ))
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title=unit,
-                      separators=", ", showlegend=False)
-    return fig
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title=unit, showlegend=False)
+    return charts.french(fig)
 
 
 def communes_of(territoires: pl.DataFrame, t: Territory) -> pl.DataFrame:
@@ -135,16 +134,15 @@ def aires_chart(top: pl.DataFrame) -> go.Figure:
     names = top["libelle"].to_list()[::-1]
     fig = go.Figure([
         go.Bar(y=names, x=top["nb_2013"].to_list()[::-1], name="2013", orientation="h", marker_color=BLUE,
-               hovertemplate="%{y} : %{x} en 2013<extra></extra>"),
+               hovertemplate="%{y} : %{x:,d} en 2013<extra></extra>"),
         go.Bar(y=names, x=top["nb_2018"].to_list()[::-1], name="2018", orientation="h", marker_color=RED,
-               hovertemplate="%{y} : %{x} en 2018<extra></extra>"),
+               hovertemplate="%{y} : %{x:,d} en 2018<extra></extra>"),
     ])
     fig.update_layout(barmode="group", height=30 * len(names) + 120, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis_title="équipements taxi-VTC (E101), échelle logarithmique", separators=", ",
-                      legend={"orientation": "h"})
+                      xaxis_title="équipements taxi-VTC (E101), échelle logarithmique", legend={"orientation": "h"})
     ticks = [100, 300, 1_000, 3_000, 10_000, 30_000]
     fig.update_xaxes(type="log", tickvals=ticks, ticktext=[fmt.number(x) for x in ticks])
-    return fig
+    return charts.french(fig)
 
 
 def estimate_sentence(model: pl.DataFrame, measured_2018: float, missing: str) -> str:

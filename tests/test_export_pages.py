@@ -64,11 +64,12 @@ def test_donnees_xlsx_wide_and_geojson(app):
 def test_donnees_list_of_codes_and_bad_code(app):
     at = app(DONNEES, niveau="commune", code="33063")
     at.radio(key="ext_perimetre_commune").set_value("liste").run()
-    assert at.text_area(key="ext_codes_communes").value == "33063"
-    at.text_area(key="ext_codes_communes").set_value("33063, 69123\n99999").run()
+    # a one-line box read as you type (a text area says "Press Ctrl+Enter to apply" in English)
+    assert at.text_input(key="ext_codes_communes").value == "33063"
+    at.text_input(key="ext_codes_communes").set_value("33063, 69123 99999").run()
     assert not at.exception
     assert "99999" in at.error[0].value and "inconnu" in at.error[0].value
-    at.text_area(key="ext_codes_communes").set_value("33063 69123").run()
+    at.text_input(key="ext_codes_communes").set_value("33063 69123").run()
     assert not at.error and "2 communes choisies" in _texts(at).replace("\\", "")
 
 

@@ -67,7 +67,7 @@ def test_every_figure_is_the_one_answer(app, page, niveau, code, current, catalo
                 checked += 1
         t = resolve(territoires, niveau, code)
         by_name = {p.nom: p for p in [t, *parents(territoires, t)]}
-        table = next(d.value for d in at.dataframe if "Indicateur" in d.value.columns)
+        table = next(d.value for d in at.table if "Indicateur" in d.value.columns)  # a static table
         ids = dict(catalogue.select("libelle", "indicateur").iter_rows())
         for r in table.to_dict(orient="records"):
             ind = ids[r["Indicateur"]]

@@ -75,7 +75,7 @@ def test_page_for_each_level(app, niveau, code, count, rows):
     else:
         assert "Aucun tiers-lieu recensé en 2019" in body
         assert not any("Site web" in d.value.columns for d in at.dataframe)
-    far = table_with(at, "Distance au tiers-lieu le plus proche")
+    far = table_with(at, "Tiers-lieu le plus proche")
     assert far.shape[0] == (1 if niveau == "commune" else 10)
 
 

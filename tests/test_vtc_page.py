@@ -54,7 +54,7 @@ def test_nice(app, ind):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Taxis (BPE, avant les VTC)"] == "296 équipements"
     assert metrics["Taxis et VTC (estimation)"] == "391 équipements"  # 296 x 27,709 / 20,980
-    assert metrics["Taxis et VTC en France, 2018 (fichier par aire urbaine)"] == "68\u202f169"
+    assert metrics["Taxis et VTC en France, 2018"] == "68\u202f169"
     ranking = table_with(at, "Taxis 2013")
     assert ranking["Commune"].iloc[0] == "Nice"  # first in its intercommunality
     assert ranking.shape[0] == 20
@@ -109,7 +109,7 @@ def test_two_2013_counts_on_one_page_say_what_they_are(app, mirror):
     at = app(PAGE, niveau="france", code="FR")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Taxis (BPE, avant les VTC)"] == with_unit(taxis, "équipements", 0)
-    assert metrics["Taxis et VTC en France, 2013 (fichier par aire urbaine)"] == fmt.number(e101)
+    assert metrics["Taxis et VTC en France, 2013"] == fmt.number(e101)
     captions = " ".join(c.value for c in at.caption)
     assert f"{fmt.number(e101)} équipements « Taxi - VTC »" in captions
     assert f"{fmt.number(taxis)} « taxis (BPE, avant les VTC) »" in captions

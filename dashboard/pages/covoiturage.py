@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, fmt, freshness, layout, maps, state, valeurs
+from dashboard import compare, data, fmt, freshness, layout, maps, state, tables, valeurs
 from dashboard import covoiturage as cov
 from dashboard.territory import parents
 from etl import periods as etl_periods
@@ -64,7 +64,8 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     if st.session_state.get(VALUE_KEY) not in choices:
         st.session_state[VALUE_KEY] = period.key if period.key in choices else next(reversed(choices))
     st.selectbox("Choisir", list(choices), format_func=choices.get, key=VALUE_KEY, label_visibility="collapsed",
-                 on_change=lambda: _set_period(st.session_state[VALUE_KEY]), width=260)
+                 on_change=lambda: _set_period(st.session_state[VALUE_KEY]), width=260,
+                 filter_mode=None)  # a short list: no typing, so no English "No results"
 
 mine = cov.figures(mensuel, territoires, t, period)
 simulated = bool(mine and mine["simule"]) or (mine is None and (mensuel["nature"] == "simule").any())
@@ -111,13 +112,12 @@ cards = [
     ("CO2 évité", fmt.with_unit(get("co2_evite_t"), "t", 1), "195 g par km passager (ADEME)", None),
 ]
 cols = [*st.columns(3), *st.columns(3)]
-for col, (label, value, help_text, comp) in zip(cols, cards, strict=True):
+for col, (label, value, note, comp) in zip(cols, cards, strict=True):
     with col:
-        st.metric(label, value, help=help_text)
-        if comp and t.niveau != "france":
-            st.caption(parent_value(*comp))
-        elif help_text:
-            st.caption(help_text)
+        st.metric(label, value)  # no help= tooltip: Streamlit names it "Help for …" in English
+        parts = [note, parent_value(*comp) if comp and t.niveau != "france" else None]
+        if any(parts):
+            st.caption(" · ".join(p for p in parts if p))
 if mine is None:
     st.info(f"Aucun trajet du registre n'a son départ ou son arrivée ici en {period.label} : pas de donnée.")
 elif period.kind == "mois" and mine["trajets"] < cov.SMALL_COUNT:
@@ -142,7 +142,8 @@ with cols[0]:
     if unknown:
         st.caption(f"dont {fmt.number(unknown)} sans capacité renseignée")
 with cols[1]:
-    st.metric("Places recensées", fmt.number(places_n), help="Somme des capacités renseignées : un minimum")
+    st.metric("Places recensées", fmt.number(places_n))
+    st.caption("Somme des capacités renseignées : un minimum")
 with cols[2]:
     value = stock(*t.key, "covoit_places_aires_pour_10000_hab")
     st.metric("Places pour 10 000 hab.", fmt.number(value, 1))
@@ -151,14 +152,12 @@ with cols[2]:
 with cols[3]:
     share = stock(*t.key, "covoit_part_pop_campagne")
     if t.niveau in ("departement", "region", "france"):
-        st.metric("Population couverte", fmt.with_unit(share, "%", 1),
-                  help="Part de la population dont l'EPCI organise une campagne d'incitation au covoiturage")
+        st.metric("Population couverte", fmt.with_unit(share, "%", 1))
+        st.caption("Part de la population dont l'intercommunalité organise une campagne d'incitation au covoiturage")
     else:
-        st.metric("Campagne d'incitation", fmt.NO_DATA if campaign is None else ("oui" if campaign else "non"),
-                  help="Campagne d'incitation financière organisée par l'intercommunalité (liste d'avril 2026). Des "
-                       "trajets peuvent être incités sans elle (employeur, opérateur, programme national) : voir "
-                       "« Avec incitation ».")
-        st.caption("de l'intercommunalité (liste d'avril 2026)")
+        st.metric("Campagne d'incitation", fmt.NO_DATA if campaign is None else ("oui" if campaign else "non"))
+        st.caption("Campagne d'incitation financière de l'intercommunalité (liste d'avril 2026). Des trajets peuvent "
+                   "être incités sans elle (employeur, opérateur, programme national) : voir « Avec incitation ».")
 epci_code = t.code if t.niveau == "epci" else t.code_epci
 active = campagnes.filter(pl.col("code_siren") == epci_code) if epci_code else campagnes.head(0)
 campaign_text = None
@@ -175,20 +174,20 @@ st.caption(layout.source_note(["covoit_trajets", "covoit_aires", "covoit_campagn
 # -- comparison table -------------------------------------------------------------------------
 st.subheader("Comparaison")
 if table.height:
-    def share_cells(col: str, unit: str, decimals: int) -> list[str]:
-        """A share per row: "effectif faible" under 10 trips; the comparables' median, where peers had enough."""
-        return [(fmt.with_unit(r[col], unit, decimals) if r[col] is not None else cov.SMALL_LABEL)
-                if r["niveau"] == "comparables" else cov.share_text(r[col], r["trajets"], unit, decimals)
-                for r in table.iter_rows(named=True)]
-
-    shown = pl.DataFrame({
-        "Territoire": table["nom"],
-        "Trajets pour 1 000 hab.": [fmt.number(v, 1) for v in table["trajets_pour_1000_hab"]],
-        "Trajets internes": share_cells("part_interne", "%", 1),
-        "Taux d'occupation": share_cells("taux_occupation", "", 2),
-        "Avec incitation": share_cells("part_incitation", "%", 1),
-    })
-    st.dataframe(shown, hide_index=True, width="stretch")
+    # shares on fewer than 10 trips are emptied and said so in "Note"; the comparables' median row keeps its own
+    compared = cov.with_share_notes(
+        table.with_columns(pl.when(pl.col("niveau") == "comparables").then(None).otherwise(pl.col("trajets"))
+                           .alias("trajets")))
+    tables.show(compared.select(
+        pl.col("nom").alias("Territoire"),
+        pl.col("trajets_pour_1000_hab").alias("Trajets pour 1 000 hab."),
+        pl.col("part_interne").alias("Trajets internes"),
+        pl.col("taux_occupation").alias("Personnes par voiture"),
+        pl.col("part_incitation").alias("Avec incitation"),
+        *([pl.col("Note")] if "Note" in compared.columns else []),
+    ), {"Trajets pour 1 000 hab.": tables.Number(1), "Trajets internes": tables.PERCENT,
+        "Personnes par voiture": tables.Number(2), "Avec incitation": tables.PERCENT},
+        alt=f"Covoiturage de {t.nom} comparé à ses territoires parents ({period.label})", key="covoit_comparaison")
     peers = compare.comparables(territoires, t)
     if peers.height:
         st.caption(compare.peer_summary(t, territoires) + f" Période : {vintage}.")
@@ -202,7 +201,8 @@ if series.height and series["trajets"].sum() > 0:
     share = stock(*t.key, "covoit_part_pop_campagne")
     note = campaign_text or (f"{fmt.with_unit(share, '%', 1)} de la population couverte par une campagne "
                              "d'incitation (liste d'avril 2026)" if share else None)
-    st.plotly_chart(cov.monthly_chart(series, period, note), width="stretch", key="serie_mensuelle")
+    st.plotly_chart(cov.monthly_chart(series, period, note), width="stretch", key="serie_mensuelle",
+                    config={"displayModeBar": False})  # the mode bar's buttons are named in English
     empty = int(series["sans_trajet"].sum())
     st.caption("Barres bleues : la période choisie. Ligne rouge : part des trajets avec une incitation financière, "
                f"tracée les mois d'au moins {cov.MIN_TRIPS_FOR_SHARE} trajets. "
@@ -240,7 +240,8 @@ for col, tbl, column, title, x_title in (
         dist, note = cov.distribution(tbl, t, period, column)
         total = int(dist["trajets"].sum()) if dist.height else 0
         if total:
-            st.plotly_chart(cov.bar_chart(dist, column, title, x_title), width="stretch", key=f"graphe_{column}")
+            st.plotly_chart(cov.bar_chart(dist, column, title, x_title), width="stretch", key=f"graphe_{column}",
+                            config={"displayModeBar": False})
             small = (f" Moins de {cov.MIN_TRIPS_FOR_SHARE} trajets : parts non calculées (effectif faible)."
                      if total < cov.MIN_TRIPS_FOR_SHARE else "")
             st.caption((note + " " if note else "") + f"Trajets partant du territoire ou y arrivant. {vintage}." + small)
@@ -253,7 +254,7 @@ with left:
     st.markdown("**Principales liaisons**")
     top = cov.top_pairs(pairs)
     if top.height:
-        st.dataframe(top, hide_index=True, width="stretch")
+        tables.show(top, alt=f"Principales liaisons de covoiturage ({period.label})", key="covoit_liaisons")
     else:
         st.info("Aucune liaison d'au moins 10 passagers dans un mois.")
 with right:
@@ -261,27 +262,34 @@ with right:
     if t.niveau not in ("commune", "arrondissement"):
         st.markdown("**Communes les plus concernées**")
         if communes.height:
-            st.dataframe(pl.DataFrame({
-                "Commune": communes["nom"],
-                "Trajets": [fmt.number(v) for v in communes["trajets"]],
-                "Pour 1 000 hab.": [fmt.number(v, 1) for v in communes["trajets_pour_1000_hab"]],
-                "Internes": [cov.share_text(v, n, "%", 1) for v, n in communes.select("part_interne", "trajets").iter_rows()],
-            }), hide_index=True, width="stretch")
+            shown = cov.with_share_notes(communes)
+            tables.show(shown.select(
+                pl.col("nom").alias("Commune"), pl.col("trajets").alias("Trajets"),
+                pl.col("trajets_pour_1000_hab").alias("Pour 1 000 hab."), pl.col("part_interne").alias("Internes"),
+                *([pl.col("Note")] if "Note" in shown.columns else []),
+            ), {"Pour 1 000 hab.": tables.Number(1), "Internes": tables.PERCENT},
+                alt=f"Communes les plus concernées ({period.label})", key="covoit_communes")
         else:
             st.info("Pas de donnée.")
     else:
         st.markdown("**Mois par mois**")
         if series.height and series["trajets"].sum() > 0:
-            n = series["trajets"].to_list()
-            st.dataframe(pl.DataFrame({
-                "Mois": [fmt.month(m) for m in series["mois"]],
-                "Trajets": [fmt.number(v) + (" (effectif faible)" if 0 < v < cov.SMALL_COUNT else "")
-                            for v in n],
-                "Internes": [cov.share_text(v, k, "%", 1) for v, k in zip(series["part_interne"], n, strict=True)],
-                "Pers./voiture": [cov.share_text(v, k, "", 2) for v, k in zip(series["taux_occupation"], n, strict=True)],
-                "Avec incitation": [cov.share_text(v, k, "%", 1)
-                                    for v, k in zip(series["part_incitation"], n, strict=True)],
-            }), hide_index=True, width="stretch")
+            # every month of the period, a month without trip at 0; shares emptied under 10 trips, "Note" says why
+            monthly = cov.with_share_notes(series)
+            if (series["trajets"].is_between(1, cov.SMALL_COUNT - 1)).any():
+                monthly = monthly.with_columns(
+                    pl.when(pl.col("trajets").is_between(1, cov.SMALL_COUNT - 1))
+                    .then(pl.lit("effectif faible (moins de 6 trajets : secret statistique)"))
+                    .otherwise(pl.col("Note") if "Note" in monthly.columns else pl.lit("")).alias("Note"))
+            monthly = monthly.select(
+                pl.Series("Mois", [fmt.month(m) for m in series["mois"]], dtype=pl.String), pl.col("trajets").alias("Trajets"),
+                pl.col("part_interne").alias("Internes"), pl.col("taux_occupation").alias("Pers./voiture"),
+                pl.col("part_incitation").alias("Avec incitation"),
+                *([pl.col("Note")] if "Note" in monthly.columns else []),
+            )
+            tables.show(monthly, {"Internes": tables.PERCENT, "Pers./voiture": tables.Number(2),
+                                  "Avec incitation": tables.PERCENT},
+                        alt=f"Covoiturage de {t.nom} mois par mois", key="covoit_mois")
         else:
             st.info("Aucun trajet du registre pour ce territoire : pas de tableau mensuel.")
         if t.niveau == "arrondissement":

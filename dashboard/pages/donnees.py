@@ -7,7 +7,7 @@ come from `dashboard.extracts`.
 import polars as pl
 import streamlit as st
 
-from dashboard import data, extracts, fmt, guard, layout, state
+from dashboard import data, extracts, fmt, guard, layout, state, tables
 from etl import export
 
 FORMAT_LABELS = {"csv-fr": "CSV pour Excel (français)", "csv": "CSV standard", "xlsx": "Excel (XLSX)",
@@ -21,7 +21,8 @@ def territories_choice(t, territoires: pl.DataFrame) -> dict | None:
     c1, c2 = st.columns([1, 2])
     levels = extracts.LEVELS
     niveau = c1.selectbox("Niveau", levels, index=levels.index(extracts.default_level(t)),
-                          format_func=lambda lv: export.LEVEL_LABEL_PLURAL[lv].capitalize(), key="ext_niveau")
+                          format_func=lambda lv: export.LEVEL_LABEL_PLURAL[lv].capitalize(), key="ext_niveau",
+                          filter_mode=None)  # a short list: no typing, so no English "No results"
     if niveau == "france":
         c2.caption("Une ligne : la France entière (somme des communes).")
         return {"niveau": niveau, "parent": None, "codes": ()}
@@ -41,20 +42,25 @@ def territories_choice(t, territoires: pl.DataFrame) -> dict | None:
         p1, p2 = st.columns([1, 2])
         plevel = p1.selectbox("Dans", parents, index=parents.index(start),
                               format_func=lambda lv: export.LEVEL_LABEL[lv].capitalize(),
-                              key=f"ext_parent_niveau_{niveau}",
-                              help="Une intercommunalité appartient au département (et à la région) qui porte "
-                                   "le plus de sa population.")
+                              key=f"ext_parent_niveau_{niveau}", filter_mode=None)
         options = extracts.parent_options(territoires, plevel)
         keys = list(options)
         chosen = extracts.default_parent(t, plevel)
+        # typing filters the long lists (1 255 intercommunalités); Streamlit then says "No results" in
+        # English when nothing matches (docs/developpement.md)
         pcode = p2.selectbox("Territoire englobant", keys, index=keys.index(chosen) if chosen in options else 0,
-                             format_func=options.get, key=f"ext_parent_{niveau}_{plevel}")
+                             format_func=options.get, key=f"ext_parent_{niveau}_{plevel}",
+                             filter_mode="contains" if len(keys) > 60 else None)
+        if niveau in ("commune", "arrondissement") and plevel in ("departement", "region"):
+            p1.caption("Une intercommunalité appartient au département (et à la région) qui porte le plus de sa "
+                       "population.")
         return {"niveau": niveau, "parent": f"{plevel}:{pcode}", "codes": ()}
     if niveau == "commune":
-        text = st.text_area("Codes Insee des communes", value=t.code if t.niveau == "commune" else "",
-                            key="ext_codes_communes", placeholder="33063, 33281, 69123…",
-                            help="Séparés par des virgules, des espaces ou des retours à la ligne (une colonne "
-                                 "copiée d'un tableur convient). La recherche du menu donne le code d'une commune.")
+        # a one-line box read as you type: a text area would say "Press Ctrl+Enter to apply" in English
+        text = st.text_input("Codes Insee des communes", value=t.code if t.niveau == "commune" else "",
+                             key="ext_codes_communes", placeholder="33063, 33281, 69123…", live="500ms")
+        st.caption("Séparés par des virgules ou des espaces (une colonne copiée d'un tableur convient). La recherche "
+                   "du menu donne le code d'une commune.")
         codes = export.split_list(text)
     else:
         options = extracts.level_options(territoires, niveau)
@@ -70,16 +76,17 @@ def territories_choice(t, territoires: pl.DataFrame) -> dict | None:
 def indicators_choice(catalogue: pl.DataFrame, avail: pl.DataFrame, niveau: str) -> tuple[str, ...] | None:
     """Indicator ids (empty: the whole catalogue), or None while nothing is chosen."""
     at_level = set(avail.filter(pl.col("niveau") == niveau)["indicateur"].to_list())
-    if st.toggle("Tout le catalogue", value=True, key="ext_tout",
-                 help=f"{catalogue.height} indicateurs, dont {len(at_level)} avec des données à ce niveau."):
+    whole = st.toggle("Tout le catalogue", value=True, key="ext_tout")
+    st.caption(f"{catalogue.height} indicateurs, dont {len(at_level)} avec des données à ce niveau.")
+    if whole:
         return ()
     domains = extracts.domains(catalogue)
     picked_domains = st.pills("Domaines entiers", domains, selection_mode="multi", format_func=extracts.domain_label,
                               key="ext_domaines") or []
     labels = extracts.indicator_labels(catalogue, at_level)
     picked = st.multiselect("Indicateurs", list(labels), format_func=labels.get, key="ext_indicateurs",
-                            placeholder="Taper pour chercher : libellé, domaine, famille…", select_all=False,
-                            help="Classés par domaine puis par famille (collaboratif, plateforme, contexte).")
+                            placeholder="Taper pour chercher : libellé, domaine, famille…", select_all=False)
+    st.caption("Classés par domaine puis par famille (collaboratif, plateforme, contexte).")
     in_domains = catalogue.filter(pl.col("domaine").is_in(picked_domains))["indicateur"].to_list()
     ids = tuple(dict.fromkeys(i for i in labels if i in set(in_domains) | set(picked)))
     if not ids:
@@ -109,16 +116,16 @@ if where is not None:
         if pkey in st.session_state:  # periods of other indicators are dropped, not an error
             st.session_state[pkey] = [p for p in st.session_state[pkey] if p in popts]
         periodes = st.multiselect("Périodes", list(popts), format_func=popts.get, key=pkey,
-                                  placeholder="Toutes les périodes", select_all=False,
-                                  help="Une année comprend ses mois. Vide : toutes les périodes.")
+                                  placeholder="Toutes les périodes", select_all=False)
+        st.caption("Une année comprend ses mois. Vide : toutes les périodes.")
 
         st.subheader("Fichier")
         f1, f2 = st.columns(2)
-        fmt_id = f1.radio("Format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.get, key="ext_format",
-                          help="\n".join(f"- {FORMAT_LABELS[k]} : {v[2]}" for k, v in export.FORMATS.items()))
+        fmt_id = f1.radio("Format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.get, key="ext_format")
+        f1.caption(export.FORMATS[fmt_id][2])
         if fmt_id == "geojson":
-            f2.radio("Disposition", ["wide"], format_func=LAYOUT_LABELS.get, disabled=True, key="ext_layout_geo",
-                     help="Le GeoJSON a une entité (un contour) par territoire.")
+            f2.radio("Disposition", ["wide"], format_func=LAYOUT_LABELS.get, disabled=True, key="ext_layout_geo")
+            f2.caption("Le GeoJSON a une entité (un contour) par territoire.")
             shape = "wide"
         else:
             shape = f2.radio("Disposition", list(LAYOUT_LABELS), format_func=LAYOUT_LABELS.get, key="ext_layout")
@@ -135,8 +142,10 @@ if where is not None:
             st.markdown(f"**{layout.md(built.describe)}**")
             for warning in built.warnings:
                 st.warning(layout.md(warning), icon="ℹ️")
-            st.dataframe(built.preview, hide_index=True, width="stretch",
-                         column_config={"nom": st.column_config.TextColumn(width=180)})
+            preview = built.preview
+            tables.show(preview, {c: tables.ANY for c, dtype in preview.schema.items() if dtype.is_float()},
+                        alt="Aperçu de l'extrait", key="ext_apercu",
+                        column_config={"nom": st.column_config.TextColumn(width=180)})
             st.caption(f"Aperçu des {min(20, built.preview.height)} premières lignes. " + (
                 "Chaque ligne porte sa nature (reel : mesurée, estime : estimation, simule : données simulées) et "
                 "sa source." if shape == "long" else
@@ -171,6 +180,6 @@ if where is not None:
                            "colonne « code » en texte.")
             st.markdown("**Attribution à reproduire** : " + layout.md(built.attribution))
             with st.expander("Sources de cet extrait"):
-                st.dataframe(built.sources.rename(export.SOURCES_HEADERS), hide_index=True, width="stretch")
+                tables.show(built.sources.rename(export.SOURCES_HEADERS), alt="Sources de l'extrait", key="ext_sources")
             with st.expander("Le même extrait en ligne de commande"):
                 st.code(built.command, language="bash")

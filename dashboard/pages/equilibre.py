@@ -3,8 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import compare, data, equilibre, fiche, fmt, guard, layout, maps, state, valeurs
-from dashboard.territory import LEVEL_LABELS
+from dashboard import compare, data, equilibre, fiche, fmt, guard, layout, maps, state, tables, valeurs
 from etl.indices import COMPONENT_META, COMPONENTS, MIN_TERRITORIES
 
 t = state.current()
@@ -20,8 +19,9 @@ st.title("Collaboratif ou plateformes ?")
 st.caption(
     "Deux indices de 0 à 100 situent le territoire parmi ceux de même niveau : l'adoption collaborative locale "
     "(covoiturage, aires, incitations, tiers-lieux) et la pénétration des plateformes commerciales (locations de "
-    "courte durée, essor des VTC). Chaque indice est la moyenne des rangs centiles de toutes les composantes classées "
-    "à ce niveau ; un territoire auquel il en manque une n'a pas de note."
+    "courte durée, essor des VTC). Pour chaque composante, le territoire reçoit la part des territoires de même "
+    "niveau qu'il devance (de 0 à 100) ; l'indice est la moyenne de ces positions sur toutes les composantes classées "
+    "à ce niveau. Un territoire auquel il en manque une n'a pas de note."
 )
 
 # -- state from the URL: the group shown and the unticked components --------------------------
@@ -33,7 +33,9 @@ if st.query_params.get("vue") and scope not in options:
 scope = scope or options[0]
 excluded, unknown = equilibre.parse_excluded(st.query_params.get("sans"))
 if unknown:
-    st.info(f"Composante(s) inconnue(s) dans le lien, ignorée(s) : {layout.md(', '.join(unknown))}.")
+    many = len(unknown) > 1
+    st.info(f"Composante{'s' if many else ''} inconnue{'s' if many else ''} dans le lien, "
+            f"ignorée{'s' if many else ''} : {layout.md(', '.join(unknown))}.")
 
 
 def _set_scope() -> None:
@@ -69,8 +71,7 @@ if t.niveau != "france":
         answer = valeurs.valeur(t.niveau, t.code, index)
         value = me.get(index) if excluded else answer.valeur
         with col:
-            st.metric(TITLES[index], fiche.index_text(value),
-                      help=dict(data.catalogue().select("indicateur", "definition").iter_rows()).get(index))
+            st.metric(TITLES[index], fiche.index_text(value))  # no help=: "Help for …" in English
             n, req = me.get(f"n_{index}"), me.get(f"requises_{index}")
             nature = fmt.nature_label(me.get(f"nature_{index}") or "")
             median = peer_wide[index].median() if peer_wide.height else None
@@ -82,10 +83,10 @@ if t.niveau != "france":
                    if median is not None else "")
             )
     with c3:
-        st.metric("Position", me.get("quadrant") or "non classé",
-                  help="Seuil : 50, le milieu de l'échelle de chaque indice.")
-        st.caption(f"Parmi les {equilibre.LEVEL_PLURAL.get(t.niveau, 'territoires')} de France notées sur les deux "
-                   "indices")
+        st.metric("Position", me.get("quadrant") or "non classé")
+        st.caption(f"Parmi les {equilibre.LEVEL_PLURAL.get(t.niveau, 'territoires')} de France "
+                   f"{equilibre.agreed(t.niveau, 'noté')} sur les deux indices ; seuil : 50, le milieu de l'échelle "
+                   "de chaque indice")
 
     # the components of this territory: value, period, nature, rank (or why none)
     if mine_ranks.height:
@@ -98,14 +99,15 @@ if t.niveau != "france":
                 value_text = answer.texte() if answer.periode == r["periode"] else fmt.with_unit(
                     r["valeur"], answer.unite, answer.decimales)
             rank_text = (f"contexte : connue pour moins de {MIN_TERRITORIES} {equilibre.LEVEL_PLURAL[t.niveau]}, "
-                         "sans rang" if r["statut"] == "contexte" else
-                         ("décochée" if r["composante"] in excluded else fmt.number(r["rang"])))
+                         "sans position" if r["statut"] == "contexte" else
+                         ("décochée" if r["composante"] in excluded else equilibre.position_text(r["rang"], t.niveau)))
             lines.append({
                 "Indice": TITLES[r["indice"]], "Composante": labels[r["composante"]], "Valeur": value_text,
                 "Période": fmt.period(r["periode"]), "Nature": fmt.nature_label(r["nature"]) or "mesuré",
-                "Rang centile en France": rank_text,
+                "Position en France": rank_text,
             })
-        st.dataframe(pl.DataFrame(lines), hide_index=True, width="stretch")
+        # a static table: rows of different units, cells that wrap on a phone
+        st.table(pl.DataFrame(lines), hide_index=True, alt=f"Composantes des indices de {t.nom}")
     PLURAL = {"estime": "estimations", "simule": "données simulées"}
     weak = mine_ranks.filter((pl.col("nature") != "reel") & pl.col("rang").is_not_null())
     if weak.height:
@@ -136,7 +138,8 @@ with st.expander("Composantes des indices (décocher pour tester la sensibilité
 # -- quadrant chart ----------------------------------------------------------------------------
 st.subheader("Où se situe le territoire ?")
 st.selectbox("Comparer parmi", options, index=options.index(scope),
-             format_func=lambda s: equilibre.scope_label(s, names), key="eq_vue", on_change=_set_scope)
+             format_func=lambda s: equilibre.scope_label(s, names), key="eq_vue", on_change=_set_scope,
+             filter_mode=None)  # a short list: no typing, so no English "No results"
 scope_wide = equilibre.indices(stored, ranks, scope.niveau, excluded)
 scope_rows = guard.run_or_stop(equilibre.table, territoires, scope_wide, ranks, scope, what="le classement")
 shown = equilibre.both(scope_rows)
@@ -183,45 +186,51 @@ with note_col:
 # -- ranking ---------------------------------------------------------------------------------------
 st.subheader("Classement")
 comp_cols = [c for comps in COMPONENTS.values() for c in (x.indicateur for x in comps) if c in scope_rows.columns]
-scored = scope_rows.filter(pl.col("indice_collaboratif").is_not_null() | pl.col("indice_plateformes").is_not_null())
-ranking = scored.select(
-    pl.col("nom").alias("Territoire"),
-    pl.col("indice_collaboratif").round(0).alias("Indice collaboratif"),
-    pl.col("indice_plateformes").round(0).alias("Indice plateformes"),
-    pl.col("quadrant").alias("Position"),
-    *[pl.col(c).round(2).alias(labels[c]) for c in comp_cols],
-).sort("Indice collaboratif", descending=True, nulls_last=True)
-st.dataframe(ranking, hide_index=True, width="stretch")
+tables.show(equilibre.ranking(scope_rows), alt=f"Classement : {equilibre.scope_label(scope, names)}",
+            key="eq_classement")
 st.caption("Trier en cliquant sur un en-tête. Chaque indice n'apparaît que complet : tous les territoires notés le "
            "sont sur les mêmes composantes (valeurs à leur période de comparaison ; 0 = aucun lieu ou trajet recensé). "
            + layout.source_note(["indice_collaboratif", "indice_plateformes", *comp_cols]))
+with st.expander("Valeurs des composantes de ce classement"):
+    comp_table, comp_formats = equilibre.components_table(scope_rows, data.catalogue())
+    tables.show(comp_table, comp_formats, alt="Valeurs des composantes des territoires classés",
+                key="eq_composantes", column_config={"Territoire": st.column_config.TextColumn(pinned=True)})
 partial = scope_rows.filter(pl.col("statut_indice_collaboratif").is_in(["partiel"])
                             | pl.col("statut_indice_plateformes").is_in(["partiel", "sans mesure"]))
 if partial.height:
-    st.markdown(f"**Indice partiel** : {fmt.number(partial.height)} {what} de cette vue, listés à part, sans note")
-    st.dataframe(pl.DataFrame({
+    listed = equilibre.agreed(scope.niveau, "listé")
+    st.markdown(f"**Indice partiel** : {fmt.number(partial.height)} {what} de cette vue, {listed} à part, sans note")
+    st.table(pl.DataFrame({  # sentences: a static table wraps them
         "Territoire": partial["nom"],
-        "Adoption collaborative": partial["raison_indice_collaboratif"],
-        "Pénétration des plateformes": partial["raison_indice_plateformes"],
-    }), hide_index=True, width="stretch")
+        "Adoption collaborative": partial["raison_indice_collaboratif"].fill_null("indice complet"),
+        "Pénétration des plateformes": partial["raison_indice_plateformes"].fill_null("indice complet"),
+    }), hide_index=True, alt="Territoires à l'indice partiel et pourquoi")
 
 # -- peers -----------------------------------------------------------------------------------------
+def component_text(component: str, value: float | None, status: str) -> str:
+    """A component's value with its unit ("3,4 %", "oui"), or what its absence means."""
+    if status == "aucun":
+        return COMPONENT_META[component].absent_texte
+    answer = valeurs.valeur(t.niveau, t.code, component)
+    return fmt.with_unit(value, answer.unite, answer.decimales)
+
+
 if t.niveau != "france":
     st.subheader("Face aux territoires comparables")
     if peers.height:
         st.caption(layout.md(compare.peer_summary(t, territoires) + " " + ", ".join(peers["nom"].to_list()) + "."))
         standing = equilibre.standing_among(ranks, t.code, t.niveau, list(peer_codes))
         if standing.height:
-            st.dataframe(pl.DataFrame({
+            st.table(pl.DataFrame({  # rows of different units, sentences: a static table
                 "Composante": [labels[c] for c in standing["composante"]],
-                "Valeur": [COMPONENT_META[c].absent_texte if s == "aucun" else fmt.number(v, 2)
-                           for c, v, s in standing.select("composante", "valeur", "statut").iter_rows()],
+                "Valeur": [component_text(c, v, s) for c, v, s in
+                           standing.select("composante", "valeur", "statut").iter_rows()],
                 "Période": [fmt.period(p) for p in standing["periode"]],
                 "Nature": [fmt.nature_label(n) or "mesuré" for n in standing["nature"]],
-                "Rang centile en France": [fmt.number(v) for v in standing["rang"]],
+                "Position en France": [equilibre.position_text(v, t.niveau) for v in standing["rang"]],
                 "Parmi les comparables": [equilibre.peer_standing_text(v, n) for v, n in
                                           standing.select("rang_pairs", "n_pairs").iter_rows()],
-            }), hide_index=True, width="stretch")
+            }), hide_index=True, alt=f"Composantes de {t.nom} face aux territoires comparables")
         else:
             st.info("Aucune composante classée n'est connue pour ce territoire.")
     else:
@@ -236,22 +245,23 @@ if t.niveau != "france":
         file_name=fiche.file_name(t), mime="application/pdf", icon=":material/picture_as_pdf:",
         on_click="ignore",
     )
-    st.caption("Pour toutes les communes d'un département en une fois : "
-               f"`python -m dashboard.fiche --niveau commune --departement {row.get('code_departement') or 'XX'} --out exports/fiches/`.")
+    st.caption("La fiche reprend les chiffres de cette page. Les fiches de toutes les communes d'un département "
+               "se produisent en une fois depuis le dépôt du projet (voir sa documentation, docs/equilibre.md).")
 
 with st.expander("Méthode"):
     st.markdown(
         "- **Période** : chaque composante est comparée sur une même période pour tous les territoires d'un niveau "
         "(l'année plutôt que les mois, celle que le plus de territoires ont) ; une valeur mesurée passe avant une "
         "estimation, une estimation avant une simulation.\n"
-        "- **Rang centile** : (rang moyen − 1) / (nombre de territoires − 1) × 100, parmi les "
-        f"{LEVEL_LABELS[scope.niveau]}s qui ont une valeur (la plus faible vaut 0, la plus forte 100, les ex-aequo "
-        "partagent leur rang moyen). Un territoire sans lieu de covoiturage recensé, ou sans trajet publié (moins de 6 "
+        "- **Position** : la part des territoires que le territoire devance, de 0 à 100 (« au-dessus de 63 % des "
+        f"{equilibre.LEVEL_PLURAL[scope.niveau]} »), parmi ceux qui ont une valeur : (rang moyen − 1) / (nombre de "
+        "territoires − 1) × 100 ; la plus faible valeur vaut 0, la plus forte 100, les ex-aequo partagent leur rang. "
+        "Un territoire sans lieu de covoiturage recensé, ou sans trajet publié (moins de 6 "
         "par mois), se classe avec la valeur 0 ; hors de la couverture d'une source (Inside Airbnb), il n'a pas de "
         "valeur.\n"
         f"- **Composantes classées** : une composante connue pour moins de {MIN_TERRITORIES} territoires d'un niveau "
         "n'y est pas classée ; elle est montrée comme contexte.\n"
-        "- **Indice** : moyenne des rangs de toutes les composantes classées au niveau ; s'il en manque une, pas de "
+        "- **Indice** : moyenne des positions sur toutes les composantes classées au niveau ; s'il en manque une, pas de "
         "note (« indice partiel », listé à part), pour que deux indices d'un même niveau reposent sur les mêmes "
         "composantes. Une commune sans habitant n'a pas d'indice.\n"
         "- **Plateformes** : il faut au moins une mesure (annonces Inside Airbnb, ou hausse des taxis-VTC depuis 2013 "

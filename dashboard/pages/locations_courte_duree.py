@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, fmt, freshness, layout, maps, state
+from dashboard import data, fmt, freshness, layout, maps, state, tables
 from dashboard import locations as loc
 from dashboard.territory import LEVEL_LABELS
 
@@ -44,19 +44,14 @@ def partial() -> None:
     )
     level_order = {"epci": 0, "commune": 1, "arrondissement": 2}
     here = inner.filter(pl.col("instantane") == period).sort(
-        pl.col("niveau").replace_strict(level_order, default=0), "nom")
+        pl.col("niveau").replace_strict(level_order, default=0), fmt.sort_key_expr("nom"), "code")
     vals = loc.values(indicateurs, zip(here["niveau"], here["code"], strict=True), period)
-    shown = []
-    for r in here.iter_rows(named=True):
-        line = {"Territoire": r["nom"], "Niveau": LEVEL_LABELS[r["niveau"]]}
-        for ind in ("str_annonces", "str_annonces_pour_100_logements", "str_part_logement_entier",
-                    "str_part_numero_valide"):
-            m = meta[ind]
-            line[m["libelle"]] = loc.short_value(loc.value_of(vals, (r["niveau"], r["code"]), ind), m["unite"],
-                                                 m["decimales"])
-        shown.append(line)
-    sel = st.dataframe(pl.DataFrame(shown), hide_index=True, width="stretch", on_select="rerun",
-                       selection_mode="single-row", key="str_couverts")
+    keys = list(zip(here["niveau"], here["code"], strict=True))
+    shown, formats = loc.indicator_table(vals, keys, here["nom"].to_list(), [
+        "str_annonces", "str_annonces_pour_100_logements", "str_part_logement_entier", "str_part_numero_valide"], meta)
+    shown = shown.with_columns(pl.Series("Niveau", [LEVEL_LABELS[n] for n, _ in keys], dtype=pl.String))
+    sel = tables.show(shown, formats, alt=f"Territoires couverts par Inside Airbnb dans {t.nom}", on_select="rerun",
+                      selection_mode="single-row", key="str_couverts")
     st.caption(f"Sélectionner une ligne pour ouvrir ce territoire. {loc.SOURCE_NOTE}, {vintage}.")
     rows = sel.selection.rows if sel else []
     if rows:
@@ -105,11 +100,12 @@ def covered() -> None:
         delta = loc.change_text(b, v, m["unite"], m["decimales"]) if prev and not fmt.is_missing(b) else None
         with col:
             st.metric(label + (" (estimation)" if estimate else ""), loc.short_value(v, m["unite"], m["decimales"]),
-                      delta=delta, delta_color="off", help=m["definition"], border=True)
+                      delta=delta, delta_color="off", border=True)  # definitions below, no "Help for …" tooltip
             parts = [f"{names.get(f'{n}:{c}', c)} : {loc.short_value(loc.value_of(other_vals, (n, c), ind), m['unite'], m['decimales'])}"
                      for n, c, _ in others]
             rank = loc.rank_text(loc.rank_among(t, peer_vals, ind), what)
             st.caption(" · ".join([*parts, rank] if rank else parts))
+    layout.definitions([(label, meta[ind]["definition"]) for ind, label in loc.KEY_FIGURES])
     ranked_note = f"Rang : du plus élevé au plus faible parmi les {what}. " if peer_df.height >= 3 else ""
     st.caption((f"Évolution depuis {fmt.period(prev)}. " if prev else "") + ranked_note
                + f"Nuitées : estimation (modèle d'Inside Airbnb, voir plus bas). {loc.SOURCE_NOTE}, {vintage}.")
@@ -212,7 +208,8 @@ def covered() -> None:
     # -- evolution and turnover -----------------------------------------------------------------------------
     st.subheader("Évolution entre instantanés")
     evo = loc.evolution_table(indicateurs, catalogue, t, periods)
-    st.dataframe(evo, hide_index=True, width="stretch")
+    # rows of different units: a static table, whose cells wrap on a phone
+    st.table(evo, hide_index=True, alt=f"Évolution des annonces de {t.nom} entre instantanés")
     flows = loc.turnover(data.table("locations/rotation.parquet"), t, period)
     if flows.height:
         st.markdown(loc.turnover_sentence(flows))
@@ -233,29 +230,26 @@ def covered() -> None:
     table_keys = [t.key, *[(n, c) for n, c, _ in others], *zip(ranked["niveau"], ranked["code"], strict=True)]
     table_keys = list(dict.fromkeys(table_keys))
     vals = loc.values(indicateurs, table_keys, period)
-    shown = []
-    for n, c in table_keys:
-        line = {"Territoire": ("▶ " if (n, c) == t.key else "") + names.get(f"{n}:{c}", c), "Niveau": LEVEL_LABELS[n]}
-        for ind in ("str_annonces", "str_annonces_pour_100_logements", "str_part_logement_entier", "str_part_hotes_multi",
-                    "str_part_numero_valide", "str_prix_median"):
-            m = meta[ind]
-            line[m["libelle"]] = loc.short_value(loc.value_of(vals, (n, c), ind), m["unite"], m["decimales"])
-        shown.append(line)
-    st.dataframe(pl.DataFrame(shown), hide_index=True, width="stretch")
+    shown, formats = loc.indicator_table(
+        vals, table_keys, [("▶ " if k == t.key else "") + names.get(f"{k[0]}:{k[1]}", k[1]) for k in table_keys],
+        ["str_annonces_pour_100_logements", "str_annonces", "str_part_logement_entier", "str_part_hotes_multi",
+         "str_part_numero_valide", "str_prix_median"], meta)
+    shown = shown.with_columns(pl.Series("Niveau", [LEVEL_LABELS[n] for n, _ in table_keys], dtype=pl.String))
+    tables.show(shown, formats, alt=f"{t.nom} parmi les territoires couverts par Inside Airbnb", key="str_comparaison")
     st.caption(f"Le territoire, les périmètres couverts, puis les {what} du plus au moins dense en annonces. "
                f"Inside Airbnb ne couvre que {layout.md(coverage)}. {loc.SOURCE_NOTE}, {vintage}.")
 
     # -- listings -------------------------------------------------------------------------------------------
     st.subheader("Annonces")
-    choice = st.selectbox("Afficher", ["toutes les annonces", *loc.LICENCE_LABELS.values()], key="str_filtre_numero")
+    choice = st.selectbox("Afficher", ["toutes les annonces", *loc.LICENCE_LABELS.values()], key="str_filtre_numero",
+                          filter_mode=None)  # a short list: no typing, so no English "No results"
     table = loc.listings_table(listings)
     if choice != "toutes les annonces":
         table = table.filter(pl.col("Enregistrement") == choice)
-    st.dataframe(table, hide_index=True, width="stretch", height=360,
-                 column_config={c: st.column_config.NumberColumn(format="localized") for c in
-                                ("Prix par nuit (€)", "Nuits minimum", "Nuitées estimées (12 mois)", "Annonces de l'hôte")})
+    tables.show(table, {"Prix par nuit": tables.Number(0, "€")}, alt=f"Annonces Inside Airbnb de {t.nom}", height=360,
+                key="str_annonces")
     st.download_button(
-        "Télécharger ces annonces (CSV)", loc.csv_bytes(table), file_name=f"annonces_{t.code}_{period}.csv",
+        "Télécharger ces annonces (CSV)", loc.csv_bytes(table.rename({"Prix par nuit": "Prix par nuit (€)"})), file_name=f"annonces_{t.code}_{period}.csv",
         mime="text/csv", key="str_telecharger",
     )
     st.caption((f"{fmt.number(table.height)} annonce{'s' if table.height > 1 else ''}. " if table.height else
@@ -275,8 +269,8 @@ def snapshot_selector(periods: list[str]) -> str:
         st.warning(message, icon="⚠️")
     st.session_state["str_instantane"] = period
     st.radio("Instantané Inside Airbnb", periods, format_func=fmt.period, key="str_instantane", horizontal=True,
-             on_change=_on_period,
-             help="Date du relevé des annonces par Inside Airbnb. Le lien de la page garde l'instantané choisi.")
+             on_change=_on_period)
+    st.caption("Date du relevé des annonces par Inside Airbnb. Le lien de la page garde l'instantané choisi.")
     st.query_params[loc.PERIOD_PARAM] = period
     return period
 

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import accueil, compare, data, equilibre, fmt, layout, maps, state, valeurs
+from dashboard import accueil, compare, data, equilibre, fmt, layout, maps, state, tables, valeurs
 from dashboard import locations as loc
 from dashboard.navigation import PAGES_DIR
 from dashboard.territory import LEVEL_LABELS, neighbourhood, parents
@@ -114,12 +114,13 @@ catalogue = data.catalogue()
 map_level = around["niveau"][0] if around.height else t.niveau
 at_level = sorted(i for lv, i in valeurs.levels() if lv == map_level)
 available = catalogue.filter(pl.col("indicateur").is_in(at_level)).select(
-    "indicateur", "libelle", "unite", "decimales").sort("libelle")
+    "indicateur", "libelle", "unite", "decimales").sort(fmt.sort_key_expr("libelle"), "indicateur")
 choices = dict(available.select("indicateur", "libelle").iter_rows())
 default = "densite" if "densite" in choices else next(iter(choices), None)
 if around.height and default:
     indicator = st.selectbox("Colorer la carte selon", list(choices), index=list(choices).index(default),
-                             format_func=choices.get, key="carte_indicateur")
+                             format_func=choices.get, key="carte_indicateur",
+                             filter_mode=None)  # a short list: no typing, so no English "No results"
     meta = available.filter(pl.col("indicateur") == indicator).row(0, named=True)
     values_df = valeurs.valeurs(list(zip(around["niveau"], around["code"], strict=True)), [indicator])
     values = dict(values_df.select("code", "valeur").iter_rows())
@@ -138,7 +139,8 @@ if around.height and default:
                                 + (f" ; {', '.join(natures)}" if natures else "") + ")" if shown_periods else "")
         + ". " + (maps.INSET_NOTE + " " if maps.has_insets(deck) else "")
         + "Cliquer sur un territoire pour l'afficher. " + layout.source_note([indicator])
-        + (f" · {missing} territoire(s) sans contour disponible." if missing > 0 else "")
+        + (f" · {fmt.number(missing)} territoire{'s' if missing > 1 else ''} sans contour disponible." if missing > 0
+           else "")
     )
 else:
     st.info("Pas de carte disponible pour ce territoire.")
@@ -147,20 +149,9 @@ else:
 st.markdown("**Indicateurs comparés**")
 table = compare.comparison_table(valeurs.rows_for([t.key, *[p.key for p in chain]]), catalogue, t, chain)
 if table.height:
-    chain_cols = [(f"{t.niveau}:{t.code}", t.nom), *[(f"{p.niveau}:{p.code}", p.nom) for p in chain]]
-    shown = []
-    for r in table.iter_rows(named=True):
-        line = {"Indicateur": r["libelle"], "Période": fmt.period(r["periode"]) if r["periode"] else ""}
-        for key, name in chain_cols:
-            cell = fmt.with_unit(r.get(key), r["unite"], r["decimales"])
-            other = (r.get(f"periode:{key}"), r.get(f"nature:{key}"))
-            if r.get(key) is not None and other != (r["periode"], r["nature"]):
-                label = fmt.nature_label(other[1] or "") or "mesuré"
-                cell += f" ({fmt.period(other[0])}, {label})"
-            line[name] = cell
-        line["Nature"] = (fmt.nature_label(r["nature"]) or "mesuré") if r["periode"] else (r["raison"] or "")
-        shown.append(line)
-    st.dataframe(pl.DataFrame(shown), hide_index=True, width="stretch")
+    # a static table: its cells wrap (nothing cut on a phone), rows are indicators of different units
+    st.table(compare.comparison_display(table, t, chain), hide_index=True,
+             alt=f"Indicateurs de {t.nom} comparés à ceux de ses territoires parents et de la France")
     st.caption("Chaque case est la valeur du territoire à sa dernière période connue (entre parenthèses quand elle "
                "diffère de celle du territoire choisi). Les taux sont recalculés à chaque niveau à partir des sommes "
                "des communes, jamais moyennés. " + layout.source_note(["population", "logements", "densite"]))
@@ -176,16 +167,16 @@ if t.niveau != "france":
         peer_values = {(n, c, i): v for n, c, i, v in valeurs.valeurs(
             peer_keys, ["population", "densite", "part_residences_secondaires"]).select(
             "niveau", "code", "indicateur", "valeur").iter_rows()}
-        shown = pl.DataFrame({
+        shown = pl.DataFrame({  # the figures first, the département last: on a phone the figures show
             "Territoire": peers["nom"],
+            "Population": [peer_values.get((*k, "population")) for k in peer_keys],
+            "Densité (hab./km²)": [peer_values.get((*k, "densite")) for k in peer_keys],
+            "Résidences secondaires": [peer_values.get((*k, "part_residences_secondaires")) for k in peer_keys],
             "Département": [f"{c} {dep_names.get(c, '')}".strip() if c else "" for c in peers["code_departement"]],
-            "Population": [fmt.number(peer_values.get((*k, "population"))) for k in peer_keys],
-            "Densité (hab./km²)": [fmt.number(peer_values.get((*k, "densite"))) for k in peer_keys],
-            "Résidences secondaires": [fmt.with_unit(peer_values.get((*k, "part_residences_secondaires")), "%", 1)
-                                       for k in peer_keys],
-        })
-        sel = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                           key="table_comparables")
+        }, schema_overrides={c: pl.Float64 for c in ("Population", "Densité (hab./km²)", "Résidences secondaires")})
+        sel = tables.show(shown, {"Densité (hab./km²)": tables.Number(1), "Résidences secondaires": tables.PERCENT},
+                          alt=f"Territoires comparables à {t.nom}", on_select="rerun", selection_mode="single-row",
+                          key="table_comparables")
         rows = sel.selection.rows if sel else []
         if rows:
             chosen = peers.row(rows[0], named=True)

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, figures, fmt, layout, maps, state, valeurs
+from dashboard import data, figures, fmt, layout, maps, state, tables, valeurs
 from dashboard import tiers_lieux as tl
 from dashboard.territory import LEVEL_LABELS
 
@@ -21,12 +21,13 @@ st.caption(
 
 # -- key figures -----------------------------------------------------------------------------------
 cols = st.columns(len(tl.KEY_INDICATORS))
-for col, kf in zip(cols, figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, tl.KEY_INDICATORS,
-                                             levels=valeurs.levels()), strict=True):
+kfs = figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, tl.KEY_INDICATORS, levels=valeurs.levels())
+for col, kf in zip(cols, kfs, strict=True):
     with col:
-        st.metric(kf.libelle, kf.text(), help=kf.definition)
+        st.metric(kf.libelle, kf.text())  # definitions below, not in a "Help for …" tooltip
         st.caption(layout.md(kf.caption()))
 st.caption(source_caption)
+layout.definitions([(kf.libelle, kf.definition) for kf in kfs])
 
 mine = tl.places_of(lieux, t)
 counts = tl.type_counts(mine)
@@ -69,8 +70,8 @@ st.caption(
 # -- list of places ----------------------------------------------------------------------------------
 st.subheader("Liste des tiers-lieux du territoire")
 if mine.height:
-    st.dataframe(
-        tl.places_table(mine, territoires), hide_index=True, width="stretch",
+    tables.show(
+        tl.places_table(mine, territoires), alt=f"Tiers-lieux recensés ({t.nom})", key="tl_lieux",
         column_config={"Site web": st.column_config.LinkColumn("Site web", display_text=r"https?://(?:www\.)?([^/]+)")},
     )
     st.caption(f"{source_caption}. Coordonnées de contact non reprises (données personnelles).")
@@ -86,12 +87,13 @@ far = tl.farthest_communes(data.indicateurs(), territoires, lieux, t)
 if far.height:
     shown = pl.DataFrame({
         "Commune": far["nom"],
-        "Population": [fmt.number(v) for v in far["population"]],
-        "Distance au tiers-lieu le plus proche": [tl.distance_text(v) for v in far["distance_km"]],
+        "Distance": far["distance_km"],
+        "Population": far["population"],
         "Tiers-lieu le plus proche": far["lieu_proche"],
         "Sa commune": far["commune_lieu_proche"],
     })
-    st.dataframe(shown, hide_index=True, width="stretch")
+    tables.show(shown, {"Distance": tables.Number(1, "km")}, key="tl_eloignees",
+                alt=f"Communes de {t.nom} les plus éloignées d'un tiers-lieu")
     st.caption(
         "Distance à vol d'oiseau entre le centre de la commune et le tiers-lieu recensé le plus proche, où qu'il soit "
         f"(y compris hors du territoire). {source_caption}."

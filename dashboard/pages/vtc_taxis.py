@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import data, figures, fmt, freshness, layout, maps, state, valeurs
+from dashboard import data, figures, fmt, freshness, layout, maps, state, tables, valeurs
 from dashboard import vtc as v
 from dashboard.territory import LEVEL_LABELS, neighbourhood
 from etl import periods as etl_periods
@@ -27,9 +27,10 @@ cols = st.columns(len(kfs))
 for col, kf in zip(cols, kfs, strict=True):
     with col:
         label = kf.libelle + (" (estimation)" if kf.nature == "estime" else "")
-        st.metric(label, kf.text(), help=kf.definition)
+        st.metric(label, kf.text())  # definitions below, not in a "Help for …" tooltip
         st.caption(layout.md(kf.caption()))
 st.caption(layout.source_note(v.KEY_INDICATORS))
+layout.definitions([(kf.libelle, kf.definition) for kf in kfs])
 if estimated:
     missing = freshness.missing_sentence("Les comptages réels de la BPE actuelle manquent", data.manifest(), ["bpe"])
     st.warning(v.estimate_sentence(model, context["total_2018"], missing), icon=":material/calculate:")
@@ -69,15 +70,17 @@ title = "Communes de l'intercommunalité" if t.niveau == "commune" else "Commune
 st.subheader(f"{title} : classement" if t.niveau not in ("commune", "arrondissement") else title)
 if ranked.height:
     est_note = ranked["nature"].eq("estime").any()
-    shown = pl.DataFrame({
-        "Commune": ranked["nom"],
-        "Population": [fmt.number(x) for x in ranked["population"]],
-        "Taxis 2009": [fmt.number(x) for x in ranked["taxis_2009"]],
-        "Taxis 2013": [fmt.number(x) for x in ranked["taxis_2013"]],
-        "Taxis et VTC" + (" (estimation 2018)" if est_note else ""): [fmt.number(x) for x in ranked["vtc"]],
-        "Pour 10 000 hab.": [fmt.number(x, 1) for x in ranked["vtc_pour_10000_hab"]],
-    })
-    st.dataframe(shown, hide_index=True, width="stretch")
+    vtc_header = "Taxis et VTC" + (" (estimation 2018)" if est_note else "")
+    shown = ranked.select(
+        pl.col("nom").alias("Commune"),
+        pl.col("vtc").alias(vtc_header),
+        pl.col("vtc_pour_10000_hab").alias("Pour 10 000 hab."),
+        pl.col("taxis_2013").alias("Taxis 2013"),
+        pl.col("taxis_2009").alias("Taxis 2009"),
+        pl.col("population").alias("Population"),
+    )
+    tables.show(shown, {"Pour 10 000 hab.": tables.Number(1)}, key="vtc_classement",
+                alt=f"{title} : taxis et VTC par commune")
     total = communes.height
     st.caption(
         (f"Les 20 premières communes sur {fmt.number(total)}. " if total > ranked.height else "")
@@ -100,10 +103,13 @@ else:
 # -- aires urbaines context ------------------------------------------------------------------------------
 st.subheader("Le contexte national : l'essor des VTC entre 2013 et 2018")
 c1, c2, c3 = st.columns(3)
-c1.metric("Taxis et VTC en France, 2013 (fichier par aire urbaine)", fmt.number(context["total_2013"]))
-c2.metric("Taxis et VTC en France, 2018 (fichier par aire urbaine)", fmt.number(context["total_2018"]),
+c1.metric("Taxis et VTC en France, 2013", fmt.number(context["total_2013"]))
+c2.metric("Taxis et VTC en France, 2018", fmt.number(context["total_2018"]),
           delta=fmt.signed_percent(context["evolution_pct"]), delta_color="off")
-c3.metric("Part de la hausse dans l'aire urbaine de Paris", fmt.with_unit(context["part_paris_hausse_pct"], "%", 0))
+c3.metric("Part de la hausse à Paris", fmt.with_unit(context["part_paris_hausse_pct"], "%", 0))
+c1.caption("Fichier de la BPE 2013 par aire urbaine")
+c2.caption("Fichier de la BPE 2018 par aire urbaine")
+c3.caption("Aire urbaine de Paris : part de la hausse 2013-2018 de la France")
 st.markdown(
     f"Entre 2013 et 2018, l'équipement « Taxi - VTC » de la BPE passe de {fmt.number(context['total_2013'])} à "
     f"{fmt.number(context['total_2018'])} en France : l'apparition des entreprises de VTC. L'aire urbaine de Paris "
@@ -122,14 +128,15 @@ if taxis_2013.periode == "2013" and taxis_2013.valeur is not None:
     )
 st.plotly_chart(v.aires_chart(v.top_aires(aires)), key="vtc_aires", config={"displayModeBar": False})
 with st.expander("Toutes les aires urbaines (zonage 2010)"):
-    st.dataframe(
+    tables.show(
         aires.select(
             pl.col("libelle").alias("Aire urbaine ou reste du département"),
-            pl.col("categorie").alias("Catégorie"),
             pl.col("nb_2013").alias("2013"), pl.col("nb_2018").alias("2018"),
-            pl.col("evolution_pct").round(0).alias("Évolution (%)"),
-        ),
-        hide_index=True, width="stretch",
+            pl.col("evolution_pct").alias("Évolution"),
+            pl.col("categorie").alias("Catégorie"),
+        ).sort(pl.col("2018"), fmt.sort_key_expr("Aire urbaine ou reste du département"), descending=[True, False]),
+        {"Évolution": tables.Number(0, "%")}, key="vtc_aires_table",
+        alt="Taxis et VTC par aire urbaine, 2013 et 2018",
     )
 st.caption("Équipement E101 « Taxi - VTC » par aire urbaine (zonage 2010). Source : Insee, Base permanente des "
            "équipements 2013 et 2018 (Licence Ouverte 2.0).")
