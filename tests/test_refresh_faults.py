@@ -27,7 +27,7 @@ import pytest
 
 from etl import download, registry, store
 from etl.__main__ import EXIT_ERRORS, EXIT_LOCKED, EXIT_OK, main
-from etl.config import ROOT
+from etl.config import ROOT, data_dir
 from tests.fault_server import FaultServer, cut_at_line
 
 INCITATIONS = "incitations-covoiturage/incitations-covoiturage.json"
@@ -174,9 +174,16 @@ def test_truncated_without_length_is_refused_then_accepted(live, fresh_dir, caps
     entry = manifest(fresh_dir)["sources"]["bnlc"]
     assert entry["lignes_lues"] == rows_cut
     assert entry["mesures"] == {"lignes_lues": rows_cut, "places": places_cut}
-    assert entry["controle_baisse"]["precedent"] == {"lignes_lues": 2_473}
+    # the previous measures are the committed manifest's (read from the folder copied, not from our output)
+    previous = json.loads(before["manifest.json"])["sources"]["bnlc"]
+    previous = previous.get("mesures") or {"lignes_lues": previous["lignes_lues"]}
+    assert previous["lignes_lues"] == 2_473
+    assert entry["controle_baisse"]["precedent"] == previous
     assert entry["controle_baisse"]["acceptee"] is True
-    assert entry["controle_baisse"]["baisses"] == [{"mesure": "lignes_lues", "avant": 2_473, "apres": rows_cut}]
+    expected = [{"mesure": m, "avant": previous[m], "apres": entry["mesures"][m]} for m in ("lignes_lues", "places")
+                if m in previous and entry["mesures"][m] < previous[m] * (1 - registry.sources()["bnlc"].max_drop)]
+    assert {"mesure": "lignes_lues", "avant": 2_473, "apres": rows_cut} in expected
+    assert entry["controle_baisse"]["baisses"] == expected
 
 
 def test_a_national_total_that_falls_is_refused(live, fresh_dir, capsys, mirror):
@@ -190,7 +197,11 @@ def test_a_national_total_that_falls_is_refused(live, fresh_dir, capsys, mirror)
     code, text = cli(capsys, "mobilites_durables", "--mirror", str(mirror), "--out", str(fresh_dir))
     assert code == EXIT_OK, text
     entry = manifest(fresh_dir)["sources"]["mobilites_durables"]
-    assert entry["controle_baisse"]["precedent"] == {"lignes_lues": table.height}  # the committed manifest's count
+    committed = json.loads((data_dir() / "manifest.json").read_text(encoding="utf-8"))
+    previous = committed["sources"]["mobilites_durables"]
+    assert previous["lignes_lues"] == table.height
+    # the committed manifest's measures (the row count alone in a manifest written before they were recorded)
+    assert entry["controle_baisse"]["precedent"] == (previous.get("mesures") or {"lignes_lues": table.height})
     assert entry["controle_baisse"]["baisses"] == []
     assert entry["mesures"] == {"lignes_lues": table.height, "trajets": total}
 
