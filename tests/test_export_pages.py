@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import parse_qs, urlsplit
 
 import openpyxl
 import polars as pl
@@ -257,12 +258,17 @@ def test_browser_source_note_opens_the_dictionary(browser, server):
     page.goto(f"{server}/?niveau=commune&code=33063")
     wait_for_app(page)
     link = page.locator("a", has_text="définitions et sources").first
+    href = link.get_attribute("href")
+    ids = parse_qs(urlsplit(href).query)["indicateur"][0].split(",")  # the first source note's indicators
+    catalogue = pl.read_parquet(configured_data_dir() / "catalogue.parquet")  # the folder the server reads
+    labels = dict(catalogue.select("indicateur", "libelle").iter_rows())
+    assert ids and all(i in labels for i in ids), ids
     with context.expect_page(timeout=60_000) as info:
         link.click()
     dico = info.value
-    wait_for_app(dico, text="Densité de population")
-    assert "/dictionnaire?indicateur=population" in dico.url
+    wait_for_app(dico, text=labels[ids[0]])
+    assert f"/dictionnaire?indicateur={','.join(ids)}" in dico.url
     body = dico.inner_text("body")
-    n = pl.read_parquet(configured_data_dir() / "catalogue.parquet").height  # the folder the server reads
-    assert "Population municipale" in body and f"3 indicateurs sur {n}," in body
+    n = len(ids)
+    assert all(labels[i] in body for i in ids) and f"{n} indicateur{'s' if n > 1 else ''} sur {catalogue.height}," in body
     context.close()

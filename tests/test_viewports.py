@@ -84,7 +84,8 @@ def test_search_finds_as_you_type_and_tells_homonyms_apart(browser, server, terr
     _open_sidebar(page)
     box = page.get_by_label("Rechercher un territoire")
     box.click()
-    box.press_sequentially("sainte colombe", delay=40)  # no Enter
+    # no Enter; the page may still be drawing its maps in software WebGL on a loaded machine: a generous timeout
+    box.press_sequentially("sainte colombe", delay=40, timeout=180_000)
     sidebar = page.locator('[data-testid="stSidebar"]')
     results = sidebar.locator("button", has_text="Sainte-Colombe")
     results.first.wait_for(timeout=60_000)
