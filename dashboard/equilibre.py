@@ -139,7 +139,16 @@ def position_text(rang: float | None, niveau: str) -> str:
     """
     if rang is None or fmt.is_missing(rang):
         return fmt.NO_DATA
-    return f"au-dessus de {fmt.number(rang)}{fmt.NNBSP}% des {LEVEL_PLURAL.get(niveau, 'territoires')}"
+    return _above(rang, LEVEL_PLURAL.get(niveau, "territoires"), niveau)
+
+
+def _above(rang: float, plural: str, niveau: str) -> str:
+    """"au-dessus de 63 % des communes"; at the ends, "au-dessus de toutes les autres communes"
+    (« au-dessus de 100 % des communes » would include the territory itself)."""
+    if round(rang) in (0, 100):
+        others = ("tous les autres " if niveau in MASCULINE else "toutes les autres ") + plural
+        return ("au-dessus de " if round(rang) == 100 else "en dessous de ") + others
+    return f"au-dessus de {fmt.number(rang)}{fmt.NNBSP}% des {plural}"
 
 
 def _standing(me: dict, index: str, niveau: str) -> str:
@@ -147,8 +156,8 @@ def _standing(me: dict, index: str, niveau: str) -> str:
     value, pos, n = me.get(index), me.get(f"position_{index}"), me.get(f"classes_{index}")
     text = f"{fmt.number(value)} / 100"
     if pos is not None and n:
-        text += (f", au-dessus de {fmt.number(pos)}{fmt.NNBSP}% des {fmt.number(n)} {LEVEL_PLURAL[niveau]} "
-                 f"{agreed(niveau, 'noté')}")
+        plural = LEVEL_PLURAL[niveau] if round(pos) in (0, 100) else f"{fmt.number(n)} {LEVEL_PLURAL[niveau]}"
+        text += f", {_above(pos, plural, niveau)} {agreed(niveau, 'noté')}"
     return text
 
 

@@ -274,3 +274,12 @@ def test_brief_of_a_commune_with_unreliable_housing_prints_no_wrong_figure(terri
     text = re.sub(r"\s+", " ", raw.replace("\u202f", " "))
     assert "Logements (2021) pas de donnée" in text
     assert re.sub(r"\s+", " ", note.replace("\u202f", " ")) in text
+
+
+def test_positions_at_the_ends_say_all_the_others():
+    """« au-dessus de 100 % des communes » would count the territory itself among those below it."""
+    from dashboard.equilibre import position_text
+
+    assert position_text(100, "commune") == "au-dessus de toutes les autres communes"
+    assert position_text(0.2, "departement") == "en dessous de tous les autres départements"
+    assert position_text(63.2, "epci") == "au-dessus de 63\u202f% des intercommunalités"
