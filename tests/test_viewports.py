@@ -34,6 +34,19 @@ def _open_sidebar(page) -> None:
         page.locator('[data-testid="stSidebarUserContent"]').wait_for(state="visible")
 
 
+def _settled_count(page, locator, quiet_ms: int = 750, max_rounds: int = 40) -> int:
+    """The number of elements once it stops growing: on a loaded machine the cards of a page may
+    still be arriving when the script has finished (the browser draws them after)."""
+    count = locator.count()
+    for _ in range(max_rounds):
+        page.wait_for_timeout(quiet_ms)
+        again = locator.count()
+        if again == count:
+            return count
+        count = again
+    return count
+
+
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_metric_values_and_labels_are_whole(browser, server, width, height):
     page = browser.new_page(viewport={"width": width, "height": height}, locale="fr-FR")
@@ -43,7 +56,9 @@ def test_metric_values_and_labels_are_whole(browser, server, width, height):
         page.goto(f"{server}/{path}?niveau={niveau}&code={code}")
         wait_for_app(page)
         assert page.locator("[role=dialog]").count() == 0, f"/{path}: a dialog covers the page"
-        metrics += page.locator('[data-testid="stMetricValue"]').count()
+        values = page.locator('[data-testid="stMetricValue"]')
+        values.first.wait_for(timeout=60_000)  # every page of PAGES shows cards
+        metrics += _settled_count(page, values)
         found = page.evaluate(CUT)
         if found:
             cut[path] = found
