@@ -16,7 +16,8 @@ def pages() -> dict[str, list[st.Page]]:
     return {
         "Territoire": [
             page("mon_territoire.py", "Mon territoire", ":material/location_city:", "mon-territoire", default=True),
-            page("equilibre.py", "Équilibre collaboratif / plateformes", ":material/balance:", "equilibre"),
+            # short: the sidebar cuts a longer label at 1280 px ("Équilibre collaboratif / platefor…")
+            page("equilibre.py", "Équilibre", ":material/balance:", "equilibre"),
         ],
         "Collaboratif": [
             page("covoiturage.py", "Covoiturage", ":material/directions_car:", "covoiturage"),
