@@ -19,8 +19,8 @@ from tests import serve_load
 
 SESSIONS = 8
 VIEWS_PER_SESSION = 4
-VIEW_TIMEOUT = 150  # seconds: generous for a machine shared with other jobs; a hang never finishes
-BOUND = 420  # seconds for the whole load, whatever happens
+VIEW_TIMEOUT = 240  # seconds: generous for a machine shared with other jobs (a view took 110 s+ once in CI); a hang never finishes
+BOUND = 600  # seconds for the whole load, whatever happens
 
 
 @pytest.mark.browser
