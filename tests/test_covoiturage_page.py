@@ -173,7 +173,7 @@ def test_flow_map_and_places_render(browser, server):
         page.goto(f"{server}/covoiturage?niveau=epci&code=200041317&periode=2024", timeout=90_000)
         wait_for_app(page, timeout=120)
         chart = page.locator('[data-testid="stDeckGlJsonChart"]').first
-        chart.scroll_into_view_if_needed()
+        chart.scroll_into_view_if_needed(timeout=120_000)  # a loaded machine draws the page slowly
         chart.locator("canvas").first.wait_for(timeout=60_000)
 
         def colours() -> tuple[int, int] | None:
