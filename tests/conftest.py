@@ -42,6 +42,22 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def current(data_dir):
+    """The current value of every figure (`valeurs/courantes.parquet`), as the ETL wrote it."""
+    import polars as pl
+
+    return pl.read_parquet(data_dir / "valeurs" / "courantes.parquet")
+
+
+@pytest.fixture(scope="session")
+def catalogue(data_dir):
+    """The catalogue of indicators (`catalogue.parquet`)."""
+    import polars as pl
+
+    return pl.read_parquet(data_dir / "catalogue.parquet")
+
+
+@pytest.fixture(scope="session")
 def territoires(data_dir):
     import polars as pl
 

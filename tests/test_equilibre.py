@@ -36,16 +36,6 @@ def stored(data_dir):
     return pl.read_parquet(data_dir / "equilibre" / "indices.parquet")
 
 
-@pytest.fixture(scope="module")
-def current(data_dir):
-    return pl.read_parquet(data_dir / "valeurs" / "courantes.parquet")
-
-
-@pytest.fixture(scope="module")
-def catalogue(data_dir):
-    return pl.read_parquet(data_dir / "catalogue.parquet")
-
-
 def test_mart_ranks_are_those_of_the_indicators(ranks, data_dir, territoires):
     """A rank in the mart is the percentile of the value among all inhabited communes that have one."""
     inhabited = territoires.filter((pl.col("niveau") == "commune") & (pl.col("population") > 0)).select("code")

@@ -20,16 +20,6 @@ CASES = [("commune", "33063"), ("epci", "243300316"), ("departement", "33"), ("f
 
 
 @pytest.fixture(scope="module")
-def current(data_dir):
-    return pl.read_parquet(data_dir / "valeurs" / "courantes.parquet")
-
-
-@pytest.fixture(scope="module")
-def catalogue(data_dir):
-    return pl.read_parquet(data_dir / "catalogue.parquet")
-
-
-@pytest.fixture(scope="module")
 def stored(data_dir):
     return pl.read_parquet(data_dir / "equilibre" / "indices.parquet")
 

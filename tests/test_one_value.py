@@ -22,18 +22,8 @@ PAGES = ["dashboard/pages/mon_territoire.py", "dashboard/pages/equilibre.py", "d
 
 
 @pytest.fixture(scope="module")
-def current(data_dir):
-    return pl.read_parquet(data_dir / "valeurs" / "courantes.parquet")
-
-
-@pytest.fixture(scope="module")
 def levels(current):
     return valeurs.available(current)
-
-
-@pytest.fixture(scope="module")
-def catalogue(data_dir):
-    return pl.read_parquet(data_dir / "catalogue.parquet")
 
 
 def _answer(current, catalogue, levels, niveau, code, indicator):
