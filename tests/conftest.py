@@ -149,6 +149,9 @@ def is_local(url: str) -> bool:
     return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
 
 
+ACTION_TIMEOUT_MS = 120_000
+
+
 class GuardedBrowser:
     """The browser of the tests: every page's requests are recorded, and a request to a host other
     than the app's fails the test that made it (`no_third_party`): no font host, no tile server."""
@@ -159,6 +162,10 @@ class GuardedBrowser:
 
     def _watch(self, context) -> None:
         context.on("request", lambda r: None if is_local(r.url) else self.foreign.append(r.url))
+        # Playwright's 30 s per action is too short when both cores are busy and the page draws its
+        # maps in software WebGL (a click once waited 30 s to scroll a visible button into view);
+        # a page that truly hangs still fails, after ACTION_TIMEOUT_MS
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
 
     def new_context(self, **kwargs):
         context = self._browser.new_context(**kwargs)
