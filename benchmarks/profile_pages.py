@@ -42,7 +42,14 @@ def main() -> int:
     args = ap.parse_args()
 
     from streamlit.runtime.scriptrunner import exec_code, script_runner
-    from streamlit.testing.v1 import AppTest
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import AppTest, app_test
+
+    # A server's runtime compiles each page once for all sessions; AppTest gives each test its own
+    # script cache, so every view would pay the compilation and Streamlit's "magic" AST rewrite
+    # (about 0.3 s here): share one, as the server does
+    shared_cache = ScriptCache()
+    app_test.ScriptCache = lambda: shared_cache
 
     profiler = cProfile.Profile() if args.profile else None
     measuring = {"on": False}

@@ -145,25 +145,34 @@ def header(t: Territory, page: st.Page) -> None:
 
 def footer() -> None:
     """Sources, licences and vintages of every dataset, read from the manifest."""
-    sources = data.manifest().get("sources", {})
-    if not sources:
+    table = sources_table(data.version())
+    if table is None:
         return
     st.divider()
     with st.expander("Sources, licences et millésimes des données"):
-        rows = []
-        for name, s in sorted(sources.items(), key=lambda kv: fmt.sort_key(kv[1].get("titre", kv[0]))):
-            rows.append({
-                "Jeu de données": s.get("titre", name),
-                "Producteur": s.get("producteur", ""),
-                "Licence": s.get("licence", ""),
-                "Millésime": s.get("millesime", ""),
-                "Nature": {"reel": "mesuré", "estime": "estimation", "simule": "données simulées"}.get(
-                    s.get("nature", "reel"), s.get("nature", "")),
-                "Récupéré le": french_date(s.get("recupere_le")),
-                "Attribution": s.get("attribution", ""),
-            })
         # a static table: the attributions are sentences, which wrap here instead of running off the screen
-        st.table(pl.DataFrame(rows), hide_index=True, alt="Sources, licences et millésimes des données")
+        st.table(table, hide_index=True, alt="Sources, licences et millésimes des données")
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def sources_table(version: str) -> pl.DataFrame | None:
+    """The footer's table, built once per data version (`version`: the cache key)."""
+    sources = data.manifest(version).get("sources", {})
+    if not sources:
+        return None
+    rows = []
+    for name, s in sorted(sources.items(), key=lambda kv: fmt.sort_key(kv[1].get("titre", kv[0]))):
+        rows.append({
+            "Jeu de données": s.get("titre", name),
+            "Producteur": s.get("producteur", ""),
+            "Licence": s.get("licence", ""),
+            "Millésime": s.get("millesime", ""),
+            "Nature": {"reel": "mesuré", "estime": "estimation", "simule": "données simulées"}.get(
+                s.get("nature", "reel"), s.get("nature", "")),
+            "Récupéré le": french_date(s.get("recupere_le")),
+            "Attribution": s.get("attribution", ""),
+        })
+    return pl.DataFrame(rows)
 
 
 def french_date(iso: str | None) -> str:

@@ -98,7 +98,12 @@ def bounds(features: list[dict]) -> tuple[float, float, float, float] | None:
                 walk(c)
 
     for f in features:
-        walk(f["geometry"]["coordinates"])
+        box = f.get("bbox")
+        if box is not None and len(box) == 4 and not any(math.isnan(b) for b in box):
+            xs += (box[0], box[2])  # computed once by `dashboard.data.features`
+            ys += (box[1], box[3])
+        elif f.get("geometry"):
+            walk(f["geometry"]["coordinates"])
     if not xs:
         return None
     return min(xs), min(ys), max(xs), max(ys)
@@ -249,7 +254,8 @@ def frame(features: list[dict]) -> Framing:
         for i, f in members:
             geometry = dict(f["geometry"])
             geometry["coordinates"] = _move(geometry["coordinates"], fn)
-            out[i] = {**f, "geometry": geometry}
+            # moved: its stored `bbox` no longer holds (dropped, so that `bounds` walks the new points)
+            out[i] = {**{k: v for k, v in f.items() if k != "bbox"}, "geometry": geometry}
         insets.append((name, slot))
     return Framing(out, view_for(bounds(metro)), insets, moves)
 

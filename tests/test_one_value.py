@@ -106,3 +106,21 @@ def test_every_figure_is_the_one_answer(app, page, niveau, code, current, catalo
             assert checked == len(loc.KEY_FIGURES)
     if not page.endswith("locations_courte_duree.py") or niveau in ("commune", "arrondissement", "epci"):
         assert checked > 0
+
+
+def test_the_pages_lookup_is_the_rule(current, catalogue, levels):
+    """`valeurs.valeur` (a dict per territory, for speed) gives `valeurs.answer`'s figure, refusals
+    and reasons included, for every indicator of territories of each level (and a code unknown)."""
+    indicators = catalogue["indicateur"].to_list()
+    keys = [("commune", "33063"), ("commune", "97101"), ("arrondissement", "75056"), ("arrondissement", "69381"),
+            ("epci", "243300316"), ("departement", "23"), ("region", "75"), ("france", "FR"), ("commune", "00000")]
+    refused = current.filter(pl.col("valeur").is_null()).row(0, named=True)  # a refusal stored by the ETL
+    keys.append((refused["niveau"], refused["code"]))
+    compared = 0
+    for niveau, code in keys:
+        rows = current.filter((pl.col("niveau") == niveau) & (pl.col("code") == code))
+        for ind in indicators:
+            assert valeurs.valeur(niveau, code, ind) == valeurs.answer(rows, catalogue, niveau, code, ind, levels)
+            compared += 1
+    assert compared == len(keys) * catalogue.height
+    assert valeurs.valeur(refused["niveau"], refused["code"], refused["indicateur"]).raison == refused["raison"]
