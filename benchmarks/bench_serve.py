@@ -105,6 +105,9 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
             fig.largest[(v.page, v.niveau)] = v.largest_message
         print(f"sequential: {len(fig.cpu)} views, median {fig.median_cpu:.3f} s CPU per view", flush=True)
 
+        if args.sequential_only:
+            return fig
+
         # 3. concurrent sessions: view times
         views = [(p, n, c) for n, c in territories for p in pages]
         per = -(-len(views) // args.sessions)
@@ -202,9 +205,13 @@ def main() -> int:
     ap.add_argument("--pages", nargs="*", help="a subset of pages (url paths)")
     ap.add_argument("--levels", nargs="*", help="a subset of the five territories' levels")
     ap.add_argument("--data", type=Path, help="OBSERVATOIRE_DATA for every server (default: each repo's data/)")
+    ap.add_argument("--sequential-only", action="store_true",
+                    help="cold and sequential phases only (server CPU per view; skips concurrency and memory)")
     ap.add_argument("--quick", action="store_true", help="validate the instrument: 3 pages, 2 territories, "
                     "3 sessions, memory 10 sessions x 2 views")
     args = ap.parse_args()
+    if args.sequential_only:
+        args.memory_sessions = 0
     if args.quick:
         args.pages = args.pages or ["mon-territoire", "equilibre", "tiers-lieux"]
         args.levels = args.levels or ["commune", "france"]
