@@ -7,7 +7,9 @@ generator use exactly what the pages use.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+import weakref
 from dataclasses import dataclass
 
 import polars as pl
@@ -56,10 +58,31 @@ def resolve(territoires: pl.DataFrame, niveau: str | None, code: str | None) -> 
     """The territory of that level and code, or None when there is none (bad link)."""
     if not niveau or not code or niveau not in LEVEL_LABELS:
         return None
-    row = territoires.filter((pl.col("niveau") == niveau) & (pl.col("code") == str(code).strip().upper()))
-    if row.height == 0:
-        return None
-    return _territory(row.row(0, named=True))
+    i = _row_index(territoires).get((niveau, str(code).strip().upper()))
+    return None if i is None else _territory(territoires.row(i, named=True))
+
+
+#: id(frame) -> {(niveau, code): row}: a view resolves its territory and its parents (up to six
+#: lookups), each a filter over the 36,000 territories otherwise. The pages share one cached frame
+#: per data version, so the index is built once per version; it is dropped with its frame (a
+#: frame is not hashable: keyed by id, removed by a finalizer before the id can be reused).
+_ROW_INDEX: dict[int, dict[tuple[str, str], int]] = {}
+_ROW_INDEX_LOCK = threading.Lock()
+
+
+def _row_index(territoires: pl.DataFrame) -> dict[tuple[str, str], int]:
+    key = id(territoires)
+    with _ROW_INDEX_LOCK:
+        index = _ROW_INDEX.get(key)
+    if index is None:
+        index = {}
+        for i, k in enumerate(zip(territoires["niveau"].to_list(), territoires["code"].to_list(), strict=True)):
+            index.setdefault(k, i)  # the first row, as the filter took
+        with _ROW_INDEX_LOCK:
+            if key not in _ROW_INDEX:
+                _ROW_INDEX[key] = index
+                weakref.finalize(territoires, _ROW_INDEX.pop, key, None)
+    return index
 
 
 def _territory(row: dict) -> Territory:
