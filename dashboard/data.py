@@ -179,9 +179,10 @@ def _manifest(v: str) -> dict[str, Any]:
         raise DataUnavailable(MANIFEST_NAME) from exc
 
 
-def table(relative: str) -> pl.DataFrame:
-    """A per-domain detail table (for example `covoiturage/mensuel.parquet`), cached once per version."""
-    return _table(version(), relative)
+def table(relative: str, v: str | None = None) -> pl.DataFrame:
+    """A per-domain detail table (for example `covoiturage/mensuel.parquet`), cached once per version
+    (of the version served now, or of `v`)."""
+    return _table(v or version(), relative)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64 * VERSIONS_KEPT)

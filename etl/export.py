@@ -28,7 +28,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,7 @@ class Plan:
     #: the values the dashboard shows (one per territory and indicator) rather than every period
     courante: bool = False
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    source: Source | None = field(default=None, repr=False, compare=False)
 
     @property
     def rows(self) -> int:
@@ -229,17 +230,23 @@ def _files(data_dir: Path, current: bool = False) -> list[Path]:
     return files
 
 
-def _scan_file(path: Path) -> pl.LazyFrame:
+#: Where the rows of a file come from: read from disk by default (the command line streams files it
+#: reads once); a server passes its frames already in memory (`dashboard.extracts`), so that an
+#: extract does not decompress every indicator file again at each view of the data page.
+Source = Callable[[Path], pl.LazyFrame]
+
+
+def _scan_file(path: Path, source: Source | None = None) -> pl.LazyFrame:
     """One file of rows in the contract's columns (the current values also carry their refusals: left out)."""
-    scan = pl.scan_parquet(path)
+    scan = source(path) if source is not None else pl.scan_parquet(path)
     if path.name == Path(CURRENT_FILE).name:
         scan = scan.filter(pl.col("valeur").is_not_null()).select(
             "niveau", "code", "indicateur", "periode", "valeur", "nature", "source")
     return scan
 
 
-def _scan(data_dir: Path, current: bool = False) -> pl.LazyFrame:
-    return pl.concat([_scan_file(f) for f in _files(data_dir, current)])
+def _scan(data_dir: Path, current: bool = False, source: Source | None = None) -> pl.LazyFrame:
+    return pl.concat([_scan_file(f, source) for f in _files(data_dir, current)])
 
 
 def is_current(request: Request) -> bool:
@@ -247,11 +254,17 @@ def is_current(request: Request) -> bool:
     return any(p.strip().lower() in CURRENT_WORDS for p in request.periodes)
 
 
-def _read(data_dir: Path, name: str) -> pl.DataFrame:
+def _read(data_dir: Path, name: str, source: Source | None = None) -> pl.DataFrame:
     path = Path(data_dir) / name
     if not path.exists():
         raise ExportError(f"fichier absent du dossier des données : {path}")
-    return pl.read_parquet(path)
+    return source(path).collect() if source is not None else pl.read_parquet(path)
+
+
+def _engine(source: Source | None) -> str:
+    """Files are streamed (a country-wide extract holds millions of rows); frames already in memory
+    are read by the in-memory engine, which starts faster."""
+    return "streaming" if source is None else "in-memory"
 
 
 # -- checking a request ------------------------------------------------------------------------
@@ -393,8 +406,11 @@ def period_filter(prefixes: Iterable[str]) -> pl.Expr:
     return pl.any_horizontal([(start >= etl_periods.parse(p).start) & (end <= etl_periods.parse(p).end) for p in prefixes])
 
 
-def plan(request: Request, data_dir: Path | None = None) -> Plan:
-    """Check `request` against the marts of `data_dir` and measure the extract; raise `ExportError`."""
+def plan(request: Request, data_dir: Path | None = None, *, source: Source | None = None) -> Plan:
+    """Check `request` against the marts of `data_dir` and measure the extract; raise `ExportError`.
+
+    `source`: where the rows of each file of `data_dir` are read from (default: the file itself).
+    """
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     if request.format not in FORMATS:
         raise ExportError(f"format inconnu : « {request.format} » (formats possibles : {', '.join(FORMATS)})")
@@ -403,8 +419,9 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     if request.format == "geojson" and request.layout != "wide":
         raise ExportError("le GeoJSON a une entité par territoire : choisir la disposition large (wide)")
     niveau = normalise_level(request.niveau)
-    territoires = _read(data_dir, "territoires.parquet")
-    catalogue = _read(data_dir, "catalogue.parquet")
+    territoires = _read(data_dir, "territoires.parquet", source)
+    catalogue = _read(data_dir, "catalogue.parquet", source)
+    engine = _engine(source)
     territories, whole, scope, slug = _territories(request, territoires, niveau)
     indicators = _indicators(request, catalogue)
     prefixes = _period_prefixes(request)
@@ -418,17 +435,17 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
     base = (pl.col("niveau") == niveau) & pl.col("indicateur").is_in(ids)
     selected = pl.lit(True) if whole else pl.col("code").is_in(territories["code"].to_list())
     counts = pl.concat([
-        _scan_file(f).filter(base)
+        _scan_file(f, source).filter(base)
         .group_by("indicateur", "periode", "source", "nature")
         .agg(lignes=(pl.len() if whole else selected.sum()).cast(pl.Int64))
         .select(pl.lit(f.stem).alias("fichier"), pl.all())
-        .collect(engine="streaming")
+        .collect(engine=engine)
         for f in _files(data_dir, current)
     ])
     per_territory = (
-        _scan(data_dir, current).filter(base & selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
+        _scan(data_dir, current, source).filter(base & selected & (period_filter(prefixes) if prefixes is not None else pl.lit(True)))
         .group_by("code").agg(lignes=pl.len().cast(pl.Int64))
-        .collect(engine="streaming")
+        .collect(engine=engine)
     )
     warnings: list[str] = []
     if prefixes is not None:
@@ -458,7 +475,7 @@ def plan(request: Request, data_dir: Path | None = None) -> Plan:
              columns=columns, summary=summary, wide_key=wide_key, sources=[], warnings=warnings,
              territory_rows=territories.select("code").join(per_territory, on="code", how="left",
                                                             maintain_order="left")["lignes"].fill_null(0),
-             courante=current)
+             courante=current, source=source)
     p.sources = _sources(p, read_manifest(data_dir))
     return p
 
@@ -563,7 +580,7 @@ def batches(p: Plan) -> Iterator[pl.DataFrame]:
     base = (pl.col("niveau") == p.niveau) & pl.col("indicateur").is_in(ids)
     if p.period_prefixes is not None:
         base = base & period_filter(p.period_prefixes)
-    scan = _scan(p.data_dir, p.courante)
+    scan = _scan(p.data_dir, p.courante, p.source)
     catalogue = p.indicators.select("indicateur", "libelle", "unite")
     for chunk in _chunks(p):
         codes = chunk["code"]
@@ -571,7 +588,7 @@ def batches(p: Plan) -> Iterator[pl.DataFrame]:
         cond = base & pl.col("code").is_between(pl.lit(codes[0]), pl.lit(codes[-1]))
         if not p.whole_level:
             cond = cond & pl.col("code").is_in(codes.to_list())
-        rows = scan.filter(cond).collect(engine="streaming") if p.summary.height else None
+        rows = scan.filter(cond).collect(engine=_engine(p.source)) if p.summary.height else None
         if p.request.layout == "long":
             assert rows is not None
             if rows.height == 0:

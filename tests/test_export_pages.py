@@ -272,3 +272,24 @@ def test_browser_source_note_opens_the_dictionary(browser, server):
     n = len(ids)
     assert all(labels[i] in body for i in ids) and f"{n} indicateur{'s' if n > 1 else ''} sur {catalogue.height}," in body
     context.close()
+
+
+@pytest.mark.parametrize("request_", [
+    export.Request(niveau="commune", parent="departement:33", layout="wide", format="csv-fr"),
+    export.Request(niveau="epci", codes=("243300316",), layout="long", format="csv"),
+    export.Request(niveau="commune", parent="departement:33", periodes=("courante",), layout="long", format="csv"),
+    export.Request(niveau="departement", periodes=("2024",), layout="wide", format="csv"),
+], ids=["communes-gironde-wide", "epci-long", "courante", "departements-2024"])
+def test_the_page_extract_from_memory_is_the_files_extract(data_dir, request_):
+    """The data page plans its extracts from the frames the server holds (`extracts.in_memory`): the
+    same bytes as from the files, which the command line reads."""
+    from dashboard import data
+
+    version = data.version()
+    source = extracts.in_memory(data.folder(version), version)
+    assert source is not None
+    from_files = export.plan(request_, data_dir)
+    from_memory = export.plan(request_, data_dir, source=source)
+    assert from_memory.output_rows == from_files.output_rows > 0
+    assert export.to_bytes(from_memory) == export.to_bytes(from_files)
+    assert extracts.in_memory(data_dir / "autre", version) is None  # another folder: read from its files
