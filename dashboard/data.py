@@ -127,6 +127,17 @@ def _territoires(v: str) -> pl.DataFrame:
     return _read(folder(v), "territoires.parquet", ("niveau", "code", "nom"))
 
 
+def territory_names() -> dict[tuple[str, str], str]:
+    """(niveau, code) -> nom of every territory, built once per version (a page used to build it per view:
+    36,000 entries). Read-only: shared by every session."""
+    return _territory_names(version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=VERSIONS_KEPT)
+def _territory_names(v: str) -> dict[tuple[str, str], str]:
+    return {(n, c): nom for n, c, nom in _territoires(v).select("niveau", "code", "nom").iter_rows()}
+
+
 def codes_postaux() -> pl.DataFrame:
     return _codes_postaux(version())
 

@@ -202,8 +202,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _names() -> dict[tuple[str, str], str]:
-    t = data.territoires()
-    return {(n, c): nom for n, c, nom in t.select("niveau", "code", "nom").iter_rows()}
+    return data.territory_names()
 
 
 # -- the PDF -----------------------------------------------------------------------------------------

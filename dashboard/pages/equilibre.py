@@ -11,7 +11,7 @@ territoires = data.territoires()
 ranks = data.table("equilibre/rangs.parquet")
 stored = data.table("equilibre/indices.parquet")
 row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
-names = {(n, c): nom for n, c, nom in territoires.select("niveau", "code", "nom").iter_rows()}
+names = data.territory_names()
 labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
 TITLES = {"indice_collaboratif": "Adoption collaborative", "indice_plateformes": "Pénétration des plateformes"}
 
