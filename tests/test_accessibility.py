@@ -69,9 +69,9 @@ def serious_violations(page) -> list[str]:
 
 
 @pytest.mark.parametrize(("niveau", "code"), TERRITORIES)
-def test_no_serious_violation_on_any_page(browser, server, niveau, code):
+def test_no_serious_violation_on_any_page(flat_browser, server, niveau, code):
     _axe_script()
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = flat_browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     problems = {}
     for path in PAGES:
         page.goto(f"{server}/{path}?niveau={niveau}&code={code}")
@@ -88,9 +88,9 @@ def test_no_serious_violation_on_any_page(browser, server, niveau, code):
     assert not problems, problems
 
 
-def test_caption_contrast(browser, server):
+def test_caption_contrast(flat_browser, server):
     """Captions and their links read at least 4.5:1 on the white background (the theme's colours)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = flat_browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page.goto(f"{server}/?niveau=commune&code=33063")
     wait_for_app(page)
     page.add_script_tag(path=str(_axe_script()))
