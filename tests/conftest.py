@@ -2,7 +2,8 @@
 
 The suite runs in parallel (pytest-xdist, `-n auto --dist worksteal` in pyproject.toml). The full
 rebuild from the mirror is done once per session, whatever the number of workers (`rebuilt_data`),
-and the tests that need it are scheduled first, so that it runs while the other worker takes the rest.
+and the tests that need it open the first worker's share; the long tests are spread over the workers
+(`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -68,17 +69,17 @@ def territoires(data_dir):
 #: machine), by node id or its prefix (all parametrizations). Only the order of the run depends on it:
 #: a figure out of date makes the tail longer, never a test fail. Unlisted tests count as short.
 KNOWN_DURATIONS = {
-    "tests/test_serve_browser.py::test_eight_concurrent_sessions_over_every_page": 90,
-    "tests/test_download.py::test_live_run_keeps_good_data_on_failure": 95,
-    "tests/test_accessibility.py::test_no_serious_violation_on_any_page": 45,
+    "tests/test_serve_browser.py::test_eight_concurrent_sessions_over_every_page": 60,
+    "tests/test_download.py::test_live_run_keeps_good_data_on_failure": 80,
+    "tests/test_accessibility.py::test_no_serious_violation_on_any_page": 55,
     "tests/test_no_third_party.py::test_every_page_asks_only_the_app": 65,
     "tests/test_run_one_source.py::test_one_source_is_the_only_download": 55,
-    "tests/test_viewports.py::test_metric_values_and_labels_are_whole": 40,
-    "tests/test_viewports.py::test_search_finds_as_you_type_and_tells_homonyms_apart": 35,
+    "tests/test_viewports.py::test_metric_values_and_labels_are_whole_on_a_phone": 40,
+    "tests/test_viewports.py::test_search_finds_as_you_type_and_tells_homonyms_apart": 15,
     "tests/test_browser_shell.py::test_clicking_a_point_of_the_quadrant_selects_that_territory": 35,
     "tests/test_browser_shell.py::test_deep_link_first_on_a_fresh_server": 32,
     "tests/test_browser_shell.py::test_map_tooltip_shows_names_as_text": 20,
-    "tests/test_territory_sources.py::test_contours_without_arrondissement_parent_fail_naming_the_field": 35,
+    "tests/test_territory_sources.py::test_contours_without_arrondissement_parent_fail_naming_the_field": 25,
     "tests/test_covoiturage_page.py::test_flow_map_and_places_render": 35,
     "tests/test_refresh_faults.py::test_truncated_without_length_is_refused_then_accepted": 35,
     "tests/test_export_core.py::test_batches_are_bounded_and_sorted": 34,
@@ -90,7 +91,7 @@ KNOWN_DURATIONS = {
     "tests/test_export_pages.py::test_browser_source_note_opens_the_dictionary": 14,
     "tests/test_covoiturage_sources.py": 13,
     "tests/test_covoiturage_simulateur.py": 13,
-    "tests/test_viewports.py::test_france_column_of_the_comparison_is_visible": 10,
+    "tests/test_viewports.py::test_france_column_of_the_comparison_is_visible": 8,
 }
 #: the session's full rebuild (`rebuilt_data`), in the setup of the first test that asks for it
 REBUILD_SECONDS = 170
