@@ -245,8 +245,11 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networkin
                 "--no-first-run", "--disable-sync", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
 
 
-def _launch(extra: list[str]):
-    """Debian's Chromium driven by Playwright. Skipped only outside CI when it is not installed."""
+@pytest.fixture(scope="session")
+def _playwright():
+    """One Playwright per process: a second `sync_playwright()` running at the same time fails
+    ("using Playwright Sync API inside the asyncio loop"), so both browsers are launched from it.
+    Skipped only outside CI when Chromium is not installed."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is required in CI (apt-get install chromium)")
@@ -254,19 +257,24 @@ def _launch(extra: list[str]):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER_ARGS, *extra])
-        yield GuardedBrowser(b)
-        b.close()
+        yield p
+
+
+def _launch(playwright, extra: list[str]):
+    """Debian's Chromium driven by Playwright."""
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER_ARGS, *extra])
+    yield GuardedBrowser(b)
+    b.close()
 
 
 @pytest.fixture(scope="session")
-def _chromium():
+def _chromium(_playwright):
     """Chromium that draws the maps (software WebGL): for the tests that look at a map or its requests."""
-    yield from _launch([])
+    yield from _launch(_playwright, [])
 
 
 @pytest.fixture(scope="session")
-def _chromium_flat():
+def _chromium_flat(_playwright):
     """Chromium without WebGL (`--disable-3d-apis`), as the load test's browsers (tests/serve_load.py).
 
     For the tests that read the page's text and structure (accessibility, cut-off labels, search):
@@ -274,7 +282,7 @@ def _chromium_flat():
     at each view, and nothing these tests check is in a canvas. The server still builds and sends
     every map; the maps' drawing and requests are checked by the tests that use `browser`.
     """
-    yield from _launch(["--disable-3d-apis"])
+    yield from _launch(_playwright, ["--disable-3d-apis"])
 
 
 def _guard(guarded: GuardedBrowser):
