@@ -2,7 +2,8 @@
 
 The suite runs in parallel (pytest-xdist, `-n auto --dist worksteal` in pyproject.toml). The full
 rebuild from the mirror is done once per session, whatever the number of workers (`rebuilt_data`),
-and the tests that need it are scheduled first, so that it runs while the other worker takes the rest.
+and the tests that need it open the first worker's share; the long tests are spread over the workers
+(`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -64,10 +65,69 @@ def territoires(data_dir):
     return pl.read_parquet(data_dir / "territoires.parquet")
 
 
+#: Seconds a test takes in a full run (its `--durations` under `.ci/run`, 2 workers on a shared 2-core
+#: machine), by node id or its prefix (all parametrizations). Only the order of the run depends on it:
+#: a figure out of date makes the tail longer, never a test fail. Unlisted tests count as short.
+KNOWN_DURATIONS = {
+    "tests/test_serve_browser.py::test_eight_concurrent_sessions_over_every_page": 60,
+    "tests/test_download.py::test_live_run_keeps_good_data_on_failure": 80,
+    "tests/test_accessibility.py::test_no_serious_violation_on_any_page": 55,
+    "tests/test_no_third_party.py::test_every_page_asks_only_the_app": 65,
+    "tests/test_run_one_source.py::test_one_source_is_the_only_download": 55,
+    "tests/test_viewports.py::test_metric_values_and_labels_are_whole_on_a_phone": 40,
+    "tests/test_viewports.py::test_search_finds_as_you_type_and_tells_homonyms_apart": 15,
+    "tests/test_browser_shell.py::test_clicking_a_point_of_the_quadrant_selects_that_territory": 35,
+    "tests/test_browser_shell.py::test_deep_link_first_on_a_fresh_server": 32,
+    "tests/test_browser_shell.py::test_map_tooltip_shows_names_as_text": 20,
+    "tests/test_territory_sources.py::test_contours_without_arrondissement_parent_fail_naming_the_field": 25,
+    "tests/test_covoiturage_page.py::test_flow_map_and_places_render": 35,
+    "tests/test_refresh_faults.py::test_truncated_without_length_is_refused_then_accepted": 35,
+    "tests/test_export_core.py::test_batches_are_bounded_and_sorted": 34,
+    "tests/test_str_page.py::test_no_script_runs_from_a_listing_name": 21,
+    "tests/test_export_pages.py::test_browser_downloads_an_xlsx": 20,
+    "tests/test_str_mart.py": 16,
+    "tests/test_covoiturage_rpc.py::test_polars_reader_and_line_reader_agree_on_a_simulated_month": 15,
+    "tests/test_deploy.py::test_refresh_builds_checks_and_switches": 14,
+    "tests/test_export_pages.py::test_browser_source_note_opens_the_dictionary": 14,
+    "tests/test_covoiturage_sources.py": 13,
+    "tests/test_covoiturage_simulateur.py": 13,
+    "tests/test_viewports.py::test_france_column_of_the_comparison_is_visible": 8,
+}
+#: the session's full rebuild (`rebuilt_data`), in the setup of the first test that asks for it
+REBUILD_SECONDS = 170
+
+
+def _known_seconds(item) -> float:
+    return max((s for prefix, s in KNOWN_DURATIONS.items() if item.nodeid.startswith(prefix)), default=0)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Longest first: the tests of the full rebuild (marked `slow`) start the session, so that under
-    xdist one worker builds while the other takes the rest (`--dist worksteal`)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Order the run so that the workers end together (pytest-xdist, `--dist worksteal`).
+
+    worksteal hands each worker an equal contiguous share of this list, then an idle worker takes
+    the second half of the longest remaining queue. So: the tests of the full rebuild (they share
+    one build) start the first share, the other long tests go, longest first, to the share with the
+    least work so far (so the browser tests start on the other worker while the rebuild runs), and
+    the short tests fill the shares up to equal length, at their end, where a steal takes them.
+    """
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    rebuild = [i for i in items if "rebuilt_data" in getattr(i, "fixturenames", ())]
+    rest = [i for i in items if i not in set(rebuild)]
+    long = sorted((i for i in rest if _known_seconds(i)), key=_known_seconds, reverse=True)
+    short = [i for i in rest if not _known_seconds(i)]
+    shares: list[list] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    shares[0].extend(rebuild)
+    load[0] += REBUILD_SECONDS if rebuild else 0
+    for item in long:
+        k = load.index(min(load))
+        shares[k].append(item)
+        load[k] += _known_seconds(item)
+    size = -(-len(items) // workers)
+    for share in shares:
+        while len(share) < size and short:
+            share.append(short.pop(0))
+    items[:] = [i for share in shares for i in share] + short
 
 
 @pytest.fixture(scope="session")
@@ -181,9 +241,15 @@ class GuardedBrowser:
         return getattr(self._browser, name)
 
 
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+
+
 @pytest.fixture(scope="session")
-def _chromium():
-    """Debian's Chromium driven by Playwright. Skipped only outside CI when it is not installed."""
+def _playwright():
+    """One Playwright per process: a second `sync_playwright()` running at the same time fails
+    ("using Playwright Sync API inside the asyncio loop"), so both browsers are launched from it.
+    Skipped only outside CI when Chromium is not installed."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is required in CI (apt-get install chromium)")
@@ -191,24 +257,53 @@ def _chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"],
-        )
-        yield GuardedBrowser(b)
-        b.close()
+        yield p
+
+
+def _launch(playwright, extra: list[str]):
+    """Debian's Chromium driven by Playwright."""
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER_ARGS, *extra])
+    yield GuardedBrowser(b)
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def _chromium(_playwright):
+    """Chromium that draws the maps (software WebGL): for the tests that look at a map or its requests."""
+    yield from _launch(_playwright, [])
+
+
+@pytest.fixture(scope="session")
+def _chromium_flat(_playwright):
+    """Chromium without WebGL (`--disable-3d-apis`), as the load test's browsers (tests/serve_load.py).
+
+    For the tests that read the page's text and structure (accessibility, cut-off labels, search):
+    on 2 busy cores, drawing France's commune map in software WebGL holds the page for 20 s and more
+    at each view, and nothing these tests check is in a canvas. The server still builds and sends
+    every map; the maps' drawing and requests are checked by the tests that use `browser`.
+    """
+    yield from _launch(_playwright, ["--disable-3d-apis"])
+
+
+def _guard(guarded: GuardedBrowser):
+    guarded.foreign.clear()
+    yield guarded
+    foreign = sorted(set(guarded.foreign))
+    guarded.foreign.clear()
+    if foreign:
+        pytest.fail(f"requests to hosts other than the app's: {foreign[:10]}")
 
 
 @pytest.fixture
 def browser(_chromium):
     """The browser; the test fails if any of its pages asked a host other than the app's."""
-    _chromium.foreign.clear()
-    yield _chromium
-    foreign = sorted(set(_chromium.foreign))
-    _chromium.foreign.clear()
-    if foreign:
-        pytest.fail(f"requests to hosts other than the app's: {foreign[:10]}")
+    yield from _guard(_chromium)
+
+
+@pytest.fixture
+def flat_browser(_chromium_flat):
+    """The browser without WebGL (see `_chromium_flat`); third-party requests fail the test too."""
+    yield from _guard(_chromium_flat)
 
 
 def start_server(port: int | None = None) -> tuple[subprocess.Popen, str]:

@@ -18,6 +18,8 @@ import pytest
 
 from etl.config import ROOT
 from tests.conftest import wait_for_app
+from tests.test_viewports import PAGES as CARD_PAGES
+from tests.test_viewports import cut_metrics
 
 pytestmark = pytest.mark.browser
 
@@ -69,10 +71,13 @@ def serious_violations(page) -> list[str]:
 
 
 @pytest.mark.parametrize(("niveau", "code"), TERRITORIES)
-def test_no_serious_violation_on_any_page(browser, server, niveau, code):
+def test_no_serious_violation_on_any_page(flat_browser, server, niveau, code):
+    """axe on the 8 pages at 1280 × 800; on the pages of tests/test_viewports.py's PAGES for this
+    territory, the metric cards are also checked whole (one page load for both checks)."""
     _axe_script()
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = flat_browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     problems = {}
+    cut, cards, checked = {}, 0, 0
     for path in PAGES:
         page.goto(f"{server}/{path}?niveau={niveau}&code={code}")
         wait_for_app(page)
@@ -84,13 +89,22 @@ def test_no_serious_violation_on_any_page(browser, server, niveau, code):
         found = serious_violations(page)
         if found:
             problems[path] = found
+        if (path, niveau, code) in CARD_PAGES:
+            # issue #12, point 6 on a laptop, on this same page load: no metric value or label cut off
+            count, found = cut_metrics(page)
+            cards += count
+            checked += 1
+            if found:
+                cut[path] = found
     page.close()
     assert not problems, problems
+    assert cards >= 3 * checked  # the cards were drawn and measured
+    assert not cut, cut
 
 
-def test_caption_contrast(browser, server):
+def test_caption_contrast(flat_browser, server):
     """Captions and their links read at least 4.5:1 on the white background (the theme's colours)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = flat_browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page.goto(f"{server}/?niveau=commune&code=33063")
     wait_for_app(page)
     page.add_script_tag(path=str(_axe_script()))
@@ -101,3 +115,8 @@ def test_caption_contrast(browser, server):
     page.close()
     assert result["checked"] > 0  # the captions were there and measured
     assert result["bad"] == 0, result
+
+
+def test_the_laptop_card_check_covers_every_page_of_the_viewport_test():
+    """The cards of every (page, territory) of tests/test_viewports.py's PAGES are checked above."""
+    assert all(path in PAGES and (niveau, code) in TERRITORIES for path, niveau, code in CARD_PAGES)

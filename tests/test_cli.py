@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from etl import registry
 from etl.config import ROOT
 
@@ -46,27 +48,30 @@ def _strip_times(obj):
     return obj
 
 
-def test_run_one_source_from_the_mirror_twice_gives_the_same_bytes(tmp_path, mirror):
-    """One source into an empty folder builds the mart that reads it (not all of them); two runs, in
-    two processes (so two hash seeds, two thread schedules), write the same bytes: a rebuild from
-    the same mirror changes only the times in the manifest."""
-    outs = [tmp_path / "a", tmp_path / "b"]
-    procs = [subprocess.Popen([sys.executable, "-m", "etl", "run", "insee_logement", "--mirror", str(mirror), "--out",
-                               str(out), "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for out in outs]
-    results = [p.communicate(timeout=600) for p in procs]
-    for p, (stdout, stderr) in zip(procs, results, strict=True):
-        assert p.returncode == 0, stdout + stderr
-    stdout = results[0][0]
+@pytest.mark.slow  # it reads the session's full rebuild: sorted with the rebuild's tests (conftest.py)
+def test_run_one_source_from_the_mirror_gives_the_bytes_of_a_full_rebuild(tmp_path, mirror, rebuilt_data):
+    """One source into an empty folder builds the mart that reads it (not all of them), and writes the
+    same bytes as the session's full rebuild (`rebuilt_data`: another process, so another hash seed and
+    thread schedule, and another plan): a rebuild from the same mirror changes only the times in the
+    manifest."""
+    out = tmp_path / "one"
+    done = subprocess.run([sys.executable, "-m", "etl", "run", "insee_logement", "--mirror", str(mirror), "--out",
+                           str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    stdout = done.stdout
     assert "34 955" in stdout  # the housing rows read, in the summary
     lines = {line.split()[0]: line.split()[1] for line in stdout.splitlines() if line[:1].isalpha() and " " in line}
     assert lines["insee_logement"] == "ok" and lines["communes"] == "réutilisé"  # read, not fetched
     assert lines["territoires"] == "ok" and "vtc" not in lines  # only the mart that reads it
-    manifests = [json.loads((out / "manifest.json").read_text(encoding="utf-8")) for out in outs]
-    files = sorted(str(p.relative_to(outs[0])) for p in outs[0].rglob("*.parquet") if "raw" not in p.parts)
-    assert files == sorted(["catalogue.parquet", *manifests[0]["marts"]["territoires"]["fichiers"]])
+    one = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    full = json.loads((rebuilt_data / "manifest.json").read_text(encoding="utf-8"))
+    assert list(one["marts"]) == ["territoires"]
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet") if "raw" not in p.parts)
+    assert files == sorted(["catalogue.parquet", *one["marts"]["territoires"]["fichiers"]])
     assert "territoires.parquet" in files and "indicateurs/territoires.parquet" in files
     for f in files:
-        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f"{f} differs between two builds"
-    assert _strip_times(manifests[0]) == _strip_times(manifests[1])
-    assert manifests[0]["marts"]["territoires"]["construit_le"]  # the times are there, and only they differ
+        assert (out / f).read_bytes() == (rebuilt_data / f).read_bytes(), f"{f} differs from the full rebuild"
+    assert _strip_times(one["marts"]["territoires"]) == _strip_times(full["marts"]["territoires"])
+    for name in one["marts"]["territoires"]["sources"]:
+        assert _strip_times(one["sources"][name]) == _strip_times(full["sources"][name]), name
+    assert one["marts"]["territoires"]["construit_le"]  # the times are there, and only they differ

@@ -226,10 +226,10 @@ def test_source_note_links_to_the_dictionary(app):
 
 
 @pytest.mark.browser
-def test_browser_downloads_an_xlsx(browser, server, tmp_path):
+def test_browser_downloads_an_xlsx(flat_browser, server, tmp_path):
     from tests.conftest import wait_for_app
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    page = flat_browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)  # no map to draw
     page.goto(f"{server}/donnees?niveau=departement&code=33")
     wait_for_app(page)
     page.get_by_text("Excel (XLSX)", exact=True).click()
@@ -250,10 +250,10 @@ def test_browser_downloads_an_xlsx(browser, server, tmp_path):
 
 
 @pytest.mark.browser
-def test_browser_source_note_opens_the_dictionary(browser, server):
+def test_browser_source_note_opens_the_dictionary(flat_browser, server):
     from tests.conftest import wait_for_app
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1400})
+    context = flat_browser.new_context(viewport={"width": 1400, "height": 1400})  # a link, not a map
     page = context.new_page()
     page.goto(f"{server}/?niveau=commune&code=33063")
     wait_for_app(page)
