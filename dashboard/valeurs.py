@@ -15,7 +15,7 @@ at this level").
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import polars as pl
@@ -124,18 +124,23 @@ def answer(current: pl.DataFrame, catalogue: pl.DataFrame | dict[str, dict], niv
     `current` may be all current values or only the territory's; `levels` is `available` of all
     of them (computed from `current` when not given).
     """
-    meta = _meta(catalogue, indicateur)
+    row = current.filter((pl.col("niveau") == niveau) & (pl.col("code") == code) & (pl.col("indicateur") == indicateur))
+    return _from_row(row.row(0, named=True) if row.height else None, _meta(catalogue, indicateur), catalogue,
+                     niveau, code, indicateur, lambda: levels if levels is not None else available(current))
+
+
+def _from_row(r: dict | None, meta: dict, catalogue: pl.DataFrame | dict[str, dict], niveau: str, code: str,
+              indicateur: str, levels: Callable[[], set[tuple[str, str]]]) -> Valeur:
+    """The rule shared by `answer` and `valeur`: the stored row's value or refusal, else why there is none
+    (`levels`: `available` of the current values, asked only then)."""
     base = {"libelle": meta.get("libelle", indicateur), "unite": meta.get("unite", ""),
             "decimales": int(meta.get("decimales", 1) if meta.get("decimales") is not None else 1)}
-    row = current.filter((pl.col("niveau") == niveau) & (pl.col("code") == code) & (pl.col("indicateur") == indicateur))
-    if row.height:
-        r = row.row(0, named=True)
+    if r is not None:
         if r["valeur"] is not None:
             return Valeur(niveau, code, indicateur, r["valeur"], r["periode"], r["nature"], r["source"], **base)
         return Valeur(niveau, code, indicateur, None, None, None, None, raison=r["raison"], **base)
     return Valeur(niveau, code, indicateur, None, None, None, None,
-                  raison=missing_reason(catalogue, niveau, indicateur,
-                                        levels if levels is not None else available(current)), **base)
+                  raison=missing_reason(catalogue, niveau, indicateur, levels()), **base)
 
 
 def answers(current: pl.DataFrame, keys: Iterable[tuple[str, str]], indicators: list[str] | None = None) -> pl.DataFrame:
@@ -219,16 +224,8 @@ def valeur(niveau: str, code: str, indicateur: str) -> Valeur:
     """
     v = data.version()
     catalogue = _catalogue_of(v)
-    meta = catalogue.get(indicateur, {})
-    base = {"libelle": meta.get("libelle", indicateur), "unite": meta.get("unite", ""),
-            "decimales": int(meta.get("decimales", 1) if meta.get("decimales") is not None else 1)}
-    r = _rows_by_indicator(v, niveau, code).get(indicateur)
-    if r is not None:
-        if r["valeur"] is not None:
-            return Valeur(niveau, code, indicateur, r["valeur"], r["periode"], r["nature"], r["source"], **base)
-        return Valeur(niveau, code, indicateur, None, None, None, None, raison=r["raison"], **base)
-    return Valeur(niveau, code, indicateur, None, None, None, None,
-                  raison=missing_reason(catalogue, niveau, indicateur, _index_of(v)[2]), **base)
+    return _from_row(_rows_by_indicator(v, niveau, code).get(indicateur), catalogue.get(indicateur, {}), catalogue,
+                     niveau, code, indicateur, lambda: _index_of(v)[2])
 
 
 @functools.lru_cache(maxsize=1024)
