@@ -224,9 +224,23 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
         accept_drop=accept_drop,
     )
     all_sources = registry.sources()
+    all_marts = registry.marts()
     parsed: dict[str, Parsed] = {}
     manifest_sources: dict[str, Any] = {}
-    for name in tqdm(needed, desc="sources", unit="source", disable=not progress or None):
+
+    def reading_order() -> Iterable[str]:
+        # The sources asked for come first: when one fails, the marts that read it cannot be rebuilt, so the
+        # current files of their other inputs are not read for nothing (the contours alone take a minute).
+        yield from the_plan.fetch
+        reuse = _still_needed(the_plan, parsed, all_marts, options, source_names)
+        skipped = [s for s in the_plan.reuse if s not in reuse]
+        if skipped:
+            report.notes.append(f"non relu (une source demandée a échoué, aucun mart à reconstruire ne le lit) : "
+                                f"{', '.join(skipped)}")
+        yield from reuse
+
+    for name in tqdm(reading_order(), total=len(needed), desc="sources", unit="source",
+                     disable=not progress or None):
         src = all_sources[name]
         t0 = time.perf_counter()
         try:
@@ -277,7 +291,6 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
         }
 
     manifest_marts: dict[str, Any] = {}
-    all_marts = registry.marts()
     failed: set[str] = set()
     bctx = BuildContext(out_dir=out_dir, options=options, progress=progress)
     for name in tqdm(order, desc="marts", unit="mart", disable=not progress or None):
@@ -329,6 +342,21 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
     update_manifest(out_dir, sources=manifest_sources, marts=manifest_marts)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _still_needed(the_plan: Plan, parsed: dict[str, Parsed], marts: dict[str, Any], options: dict[str, Any],
+                  source_names: list[str] | None) -> list[str]:
+    """The reused sources that a mart still buildable after the fetched sources' outcome reads."""
+    sources = registry.sources()
+    dead: set[str] = set()
+    for name in the_plan.order:
+        m = marts[name]
+        if any(s in the_plan.fetch and s not in parsed for s in m.sources) or set(registry.requires_of(name)) & dead:
+            dead.add(name)
+    used = {s for name in the_plan.order if name not in dead
+            for s in (*marts[name].sources, *(o for o in marts[name].optional_sources
+                                               if o in (source_names or []) or sources[o].selected(options)))}
+    return [s for s in the_plan.reuse if s in used]
 
 
 def format_report(report: RunReport) -> str:

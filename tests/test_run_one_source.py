@@ -61,6 +61,16 @@ def test_one_source_is_the_only_download(server, tmp_path, mirror):
     paris = communes.filter(pl.col("code") == "75056")["population"].item()
     assert t.filter((pl.col("niveau") == "commune") & (pl.col("code") == "75056"))["population"].item() == paris
 
+    # the named source fails: its marts cannot be rebuilt, so the other sources' copies are not even read
+    server.hits.clear()
+    server.truncate.add(HOUSING)
+    failed = run(["insee_logement"], out_dir=out, progress=False, download_kwargs=FAST)
+    server.truncate.clear()
+    assert [(s.name, s.status) for s in failed.sources] == [("insee_logement", "erreur")]
+    assert {m.name: m.status for m in failed.marts} == {"territoires": "ignoré", "vtc": "ignoré"}
+    skipped = next(n for n in failed.notes if n.startswith("non relu"))
+    assert all(name in skipped for name in set(TERRITORY) - {"insee_logement"} | {"bpe_historique"}), skipped
+
     # a reused source whose current copy is gone: the run stops before any download, data untouched
     before = {p: p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
