@@ -171,6 +171,16 @@ def parsed_reference(mirror):
     return {n: fetch(registry.sources()[n], ctx)[0] for n in names}
 
 
+@pytest.fixture(scope="session")
+def parsed_contours(mirror):
+    """The contours parsed from the mirror, once per session (35,000 polygons: seconds of CPU each time)."""
+    from etl import registry
+    from etl.sources.base import FetchContext, fetch
+
+    return fetch(registry.sources()["contours"], FetchContext(mirror=mirror, raw_dir=Path("/nonexistent"),
+                                                              progress=False))[0]
+
+
 # -- pages ---------------------------------------------------------------------------------------
 APP = str(ROOT / "app.py")
 

@@ -14,10 +14,10 @@ from etl.sources.incitations_covoiturage import normalise_operator, operators
 
 
 @pytest.fixture(scope="module")
-def parsed(mirror):
+def parsed(mirror, parsed_contours):
     ctx = FetchContext(mirror=mirror, raw_dir=Path("/nonexistent"), progress=False)
-    names = ["bnlc", "contours", "cog_passage", "incitations_covoiturage", "mobilites_durables"]
-    return {n: fetch(registry.sources()[n], ctx)[0] for n in names}
+    names = ["bnlc", "cog_passage", "incitations_covoiturage", "mobilites_durables"]
+    return {"contours": parsed_contours} | {n: fetch(registry.sources()[n], ctx)[0] for n in names}
 
 
 def build(mart: str, parsed, data_dir):

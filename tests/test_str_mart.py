@@ -22,9 +22,8 @@ def listings(mirror):
 
 
 @pytest.fixture(scope="module")
-def polygons(mirror):
-    return fetch(registry.sources()["contours"], FetchContext(mirror=mirror, raw_dir=Path("/x"), progress=False))[0].tables[
-        "communes"]
+def polygons(parsed_contours):
+    return parsed_contours.tables["communes"]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from etl import registry
-from etl.sources.base import FetchContext, SourceError, fetch
+from etl.sources.base import FetchContext, SourceError
 
 
 def test_communes(parsed_reference):
@@ -46,8 +46,8 @@ def test_housing_and_passage(parsed_reference):
     assert passage.filter(pl.col("code_ancien") == "01003")["code_actuel"].item() == "01165"
 
 
-def test_contours(mirror):
-    parsed, _ = fetch(registry.sources()["contours"], FetchContext(mirror=mirror, raw_dir=Path("/x"), progress=False))
+def test_contours(parsed_contours):
+    parsed = parsed_contours
     assert parsed.tables["communes"].height == 34_912
     assert parsed.tables["epci"].height == 1_255
     assert parsed.tables["communes"].filter(pl.col("niveau") == "arrondissement").height == 45

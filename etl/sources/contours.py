@@ -101,7 +101,9 @@ class Contours(Source):
         tables: dict[str, pl.DataFrame] = {}
         rejected = Counter()
         rows = 0
-        for level, minimum in LEVELS.items():
+        # the small levels first, and every check on the properties before the costly geometry
+        # decoding: a file that changed shape fails in a second, not after the 35,000 communes
+        for level, minimum in reversed(LEVELS.items()):
             what = f"{self.name}/{level}"
             features = read_geojson(files[level], what)
             rows += len(features)
@@ -122,6 +124,13 @@ class Contours(Source):
                 geoms.append(json.dumps(geom))
             if len(codes) < minimum:
                 raise SourceError(f"{what}: {len(codes)} contours, moins que le minimum plausible ({minimum})")
+            if level == "communes":
+                n_arr = sum(p is not None for p in parents)
+                if n_arr < MIN_ARRONDISSEMENTS:
+                    raise SourceError(
+                        f"{what}: propriété « {PARENT} » présente sur {n_arr} entités : les arrondissements "
+                        f"municipaux ne sont plus reconnaissables (au moins {MIN_ARRONDISSEMENTS} attendus)"
+                    )
             shapes = shapely.from_geojson(geoms, on_invalid="ignore")
             invalid = shapely.is_missing(shapes)
             if invalid.any():
@@ -131,12 +140,6 @@ class Contours(Source):
                 schema={"code": pl.String, "nom": pl.String, "geometry": pl.Binary},
             )
             if level == "communes":
-                n_arr = sum(p is not None for p in parents)
-                if n_arr < MIN_ARRONDISSEMENTS:
-                    raise SourceError(
-                        f"{what}: propriété « {PARENT} » présente sur {n_arr} entités : les arrondissements "
-                        f"municipaux ne sont plus reconnaissables (au moins {MIN_ARRONDISSEMENTS} attendus)"
-                    )
                 df = df.with_columns(
                     code_commune=pl.Series(parents, dtype=pl.String),
                 ).with_columns(
@@ -145,6 +148,7 @@ class Contours(Source):
                 ).select("code", "nom", "niveau", "code_commune", "geometry")
             df = df.filter(pl.Series(~invalid))
             tables[level] = df.unique("code", keep="first").sort("code")
+        tables = {level: tables[level] for level in LEVELS}
         tables["main"] = tables["communes"]
         return Parsed(tables, rows_read=rows, rejected=rejected)
 
