@@ -166,7 +166,7 @@ def test_a_car_picking_up_in_two_communes_counts_once(tmp_path, codes):
             samples.line("p2", "M", "33281", "33243", 2, 41_000, "OUI", 7),
             samples.line("p3", "N", "33281", "33243", 1, 40_000, "NON", 8)]
     folder = compact(samples.write(tmp_path / "2024-03.csv", rows))
-    assert pl.read_parquet(folder / "mixtes.parquet")["vehicule"].n_unique() == 1  # car M, across two pairs
+    assert pl.read_ipc(folder / "mixtes.arrow")["vehicule"].n_unique() == 1  # car M, across two pairs
     agg = cv.aggregate_files([folder], codes, threshold=1)
     libourne = figures(agg, "commune", "33243")
     assert (libourne["trajets"], libourne["vehicules"], libourne["km_conducteurs"]) == (3, 2, pytest.approx(41 + 40))

@@ -86,16 +86,21 @@ def with_rates(df: pl.DataFrame, population: pl.DataFrame) -> pl.DataFrame:
 
 def build_tables(agg: cv.Aggregates, territoires: pl.DataFrame, nature: str) -> tuple[dict[str, pl.DataFrame],
                                                                                         pl.DataFrame]:
-    """The mart's tables and its indicator rows, from the aggregates (also used by the benchmark)."""
+    """The mart's tables and its indicator rows, from the aggregates (also used by the benchmark).
+
+    `agg.mensuel` is replaced by the published monthly table (whole numbers), so that memory
+    holds it once: the sums of 24 months are 600,000 rows.
+    """
     known = territoires.select("niveau", "code")
     sums = list(cv.SUMS)
+    # the aggregates come sorted by level, territory and month (`aggregate_files`): kept in that order
     mensuel = (
-        agg.mensuel.join(known, on=["niveau", "code"], how="semi")
+        agg.mensuel.join(known, on=["niveau", "code"], how="semi", maintain_order="left")
         # whole numbers (km rounded to the km): what pages need, and a third lighter than floats
         .with_columns(pl.col(c).cast(pl.Float64).round(0).cast(pl.Int32) for c in sums)
         .with_columns(nature=pl.lit(nature))
-        .sort("niveau", "code", "mois")
     )
+    agg.mensuel = mensuel
     population = territoires.select("niveau", "code", pl.col("population").cast(pl.Float64))
     # a year's figures only for a complete calendar year (a few months would read as a low year)
     years = cv.complete_years(agg.months)
