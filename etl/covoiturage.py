@@ -163,27 +163,37 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
     class): pairs and hour-class cells are then runs of equal keys, summed with `reduceat`.
     The codes are not checked here: the source checks the places of the result (`bad_places`).
     """
+    # arrays of a row each (7 MB a month) are let go as soon as they are used: a month's peak
+    # memory is the file's, not the sum of every intermediate
     c = pl.col
     o, d, names = _place_ids(rows)
+    etranger = _foreign_sums(rows, o, d, names.str.starts_with(FOREIGN_PREFIX).to_numpy())
     months = rows["mois"].unique().sort()
-    m = _ids_in(rows["mois"], months)
     place_bits = max(1, (len(names) - 1).bit_length())
     month_bits = max(1, (months.len() - 1).bit_length())
     low = month_bits + _HOUR_BITS + _CLASS_BITS
     if 2 * place_bits + low > 64:
         raise ValueError(f"trop de lieux ({len(names)}) ou de mois ({months.len()}) dans un fichier pour une clé de 64 bits")
+    key = o << np.uint64(place_bits)
+    del o
+    key |= d
+    del d
+    key <<= np.uint64(month_bits)
+    key |= _ids_in(rows["mois"], months)
+    key <<= np.uint64(_HOUR_BITS)
+    key |= rows["heure"].to_numpy().astype(np.uint64)
+    key <<= np.uint64(_CLASS_BITS)
     dist = rows["distance_m"].to_numpy().astype(np.int64)
-    hour = rows["heure"].to_numpy().astype(np.uint64)
-    cls = np.clip(dist // 10_000, 0, len(DISTANCE_LABELS) - 1).astype(np.uint64)
-    key = ((((o << np.uint64(place_bits)) | d) << np.uint64(month_bits) | m) << np.uint64(_HOUR_BITS) | hour) << np.uint64(
-        _CLASS_BITS) | cls
+    key |= np.clip(dist // 10_000, 0, len(DISTANCE_LABELS) - 1).astype(np.uint64)
     order = pl.Series(key, dtype=pl.UInt64).arg_sort().to_numpy()
     k = key[order]
+    del key
     dist = dist[order]
     p = rows["passagers"].to_numpy().astype(np.int64)[order]
     inc = rows["incitation"].to_numpy()[order]
     # a car: its trip_id as a 64-bit hash (odds of two ids colliding in a month: about 1e-8)
     car = rows.select(c("trip_id").hash(seed=0))[:, 0].to_numpy()[order]
+    del order
     seul = _unique_mask(car)
 
     pair_key = k >> np.uint64(_HOUR_BITS + _CLASS_BITS)
@@ -201,6 +211,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
     np.add.at(vehicles, at, per_pair["n"].to_numpy())
     np.add.at(driven, at, per_pair["dist"].to_numpy())
     mixed = multi.filter(~alone)
+    del multi, per_pair, car
 
     def decode(keys: np.ndarray, shift: int) -> dict[str, pl.Series]:
         keys = keys >> np.uint64(shift)
@@ -214,6 +225,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
         "trajets_incites": _sum_at(inc.astype(np.int64), pairs), "trajets_courts": _sum_at(short.astype(np.int64), pairs),
         "passagers_courts": _sum_at(np.where(short, p, 0), pairs), "vehicules": vehicles, "metres_conducteurs": driven,
     })
+    del p, inc, dist, short, seul, pair_key
     cell_keys = k[cells]
     horaires = pl.DataFrame({
         **decode(cell_keys, _HOUR_BITS + _CLASS_BITS),
@@ -225,8 +237,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
                            "metres_conducteurs": mixed["dist"]})
     return Compact(
         lieux=pl.DataFrame({"id": pl.Series(range(names.len()), dtype=pl.UInt32), "cle": names}),
-        paires=paires, horaires=horaires, mixtes=mixtes,
-        etranger=_foreign_sums(rows, o, d, names.str.starts_with(FOREIGN_PREFIX).to_numpy()),
+        paires=paires, horaires=horaires, mixtes=mixtes, etranger=etranger,
     )
 
 
@@ -523,7 +534,7 @@ def _flows(places: pl.DataFrame, level: str, pairs: pl.DataFrame, o: np.ndarray,
     key = (months[ok] * width + first) * width + second
     trips, passengers = short[ok].astype(np.float64), pairs["passagers_courts"].to_numpy()[ok].astype(np.float64)
     cells = max(1, month_names.len()) * width * width
-    if cells <= 1 << 22:  # few territories (EPCI): one bin per possible pair
+    if cells <= 1 << 16:  # few territories: one bin per possible pair (EPCI: 1.6 million cells, 25 MB: not)
         trips, passengers = _bincount(key, trips, cells), _bincount(key, passengers, cells)
         uniq = np.flatnonzero(trips)
         trips, passengers = trips[uniq], passengers[uniq]
