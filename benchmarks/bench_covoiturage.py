@@ -381,7 +381,7 @@ def report(results: list[dict], folder: Path, files: list[Path], load_before, lo
 
     size = sum(f.stat().st_size for f in files) / 1e6
     print()
-    print(f"Fichiers : {folder}, {len(files)} mois, {size:,.0f} Mo en gzip".replace(",", " "))
+    print(f"Fichiers : {folder}, {len(files)} mois, {n(size, 0)} Mo en gzip")
     print(f"Charge de la machine (load average 1 min, 2 cœurs) : {n(load_before[0])} au début, {n(load_after[0])} à la fin")
     if repetitions > 1:
         print(f"Chaque côté mesuré {repetitions} fois (tours alternés) : la mesure la moins chère en CPU est gardée")
@@ -408,9 +408,9 @@ def report(results: list[dict], folder: Path, files: list[Path], load_before, lo
     keys = ("rows", "trajets_france", "vehicules_france", "passagers_france")
     same = all(r[k] == ours[k] for r in results if r["months"] == pairs for k in keys)
     same_flows = all(r["flux"] == ours["flux"] for r in results if r["months"] == pairs and r["kind"] != "bare")
-    print(f"Mêmes totaux France ({pairs} mois : {ours['trajets_france']:,} trajets, {ours['vehicules_france']:,} "
-          f"véhicules) sur tous les côtés : {'oui' if same else 'NON'} ; même nombre de flux "
-          f"({ours['flux']:,}) : {'oui' if same_flows else 'NON'}".replace(",", " "))
+    print(f"Mêmes totaux France ({pairs} mois : {n(ours['trajets_france'], 0)} trajets, "
+          f"{n(ours['vehicules_france'], 0)} véhicules) sur tous les côtés : {'oui' if same else 'NON'} ; "
+          f"même nombre de flux ({n(ours['flux'], 0)}) : {'oui' if same_flows else 'NON'}")
     if not (same and same_flows):
         for r in results:
             if r["months"] == pairs:
