@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_covoiturage.py --files /tmp/carpool-rpc     # files already simulated
     .venv/bin/python benchmarks/bench_covoiturage.py                              # simulate them first (long)
     .venv/bin/python benchmarks/bench_covoiturage.py --files DIR --avant /tmp/main-src   # also the code of main
+    .venv/bin/python benchmarks/bench_covoiturage.py --files DIR --repetitions 2         # each side twice, cheapest kept
 
 The files: months of the simulator (`python -m etl simulate-rpc --months 2024-01..2025-12 --scale
 1.4 --out DIR`: 0.9 million rows a month in the real format, gzip). Each side runs in its own
