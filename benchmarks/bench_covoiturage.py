@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_covoiturage.py --files /tmp/carpool-rpc     # files already simulated
     .venv/bin/python benchmarks/bench_covoiturage.py                              # simulate them first (long)
     .venv/bin/python benchmarks/bench_covoiturage.py --files DIR --avant /tmp/main-src   # also the code of main
+    .venv/bin/python benchmarks/bench_covoiturage.py --files DIR --repetitions 2         # each side twice, cheapest kept
 
 The files: months of the simulator (`python -m etl simulate-rpc --months 2024-01..2025-12 --scale
 1.4 --out DIR`: 0.9 million rows a month in the real format, gzip). Each side runs in its own
@@ -317,6 +318,8 @@ def main() -> None:
     parser.add_argument("--mois", default="1,3,6,12,24", help="nombres de mois mesurés pour notre chaîne et le scan nu")
     parser.add_argument("--pairs", type=int, default=12, help="nombre de mois des mesures de pandas et DuckDB")
     parser.add_argument("--avant", help="une copie d'une version antérieure du dépôt, mesurée sur --pairs mois")
+    parser.add_argument("--repetitions", type=int, default=1,
+                        help="mesures de chaque côté, alternées ; la moins chère en CPU est gardée (machine partagée)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--months", help=argparse.SUPPRESS)
     parser.add_argument("--refresh-from", type=int, help=argparse.SUPPRESS)
@@ -353,27 +356,36 @@ def main() -> None:
     runs += [(p, args.pairs, {}) for p in peers]
     if args.avant:
         runs.append(("avant", args.pairs, {"tree": Path(args.avant)}))
-    results = []
-    for kind, n, extra in runs:
-        label = kind + (", rafraîchissement" if "refresh_from" in extra else "")
-        print(f"mesure : {label}, {n} mois…", flush=True)
-        r = measure(kind, files[:n], **extra)
-        r["label"] = label
-        results.append(r)
-        print(f"  CPU {r['cpu_s']:.1f} s, durée {r['wall_s']:.1f} s, pic {r['peak_mb']:.0f} Mo", flush=True)
+    # each side measured --repetitions times, the rounds alternating (all sides once, then again),
+    # so that a burst of the other developers' load hits every side alike; the run with the least
+    # CPU is kept (the least disturbed: the work is the same), its peak memory with it
+    best: dict[int, dict] = {}
+    for round_ in range(max(1, args.repetitions)):
+        for i, (kind, n, extra) in enumerate(runs):
+            label = kind + (", rafraîchissement" if "refresh_from" in extra else "")
+            print(f"mesure : {label}, {n} mois (tour {round_ + 1})…", flush=True)
+            r = measure(kind, files[:n], **extra)
+            r["label"] = label
+            print(f"  CPU {r['cpu_s']:.1f} s, durée {r['wall_s']:.1f} s, pic {r['peak_mb']:.0f} Mo", flush=True)
+            if i not in best or r["cpu_s"] < best[i]["cpu_s"]:
+                best[i] = r
+    results = [best[i] for i in range(len(runs))]
     load_after = os.getloadavg()
-    report(results, folder, files, load_before, load_after, args.pairs)
+    report(results, folder, files, load_before, load_after, args.pairs, args.repetitions)
 
 
-def report(results: list[dict], folder: Path, files: list[Path], load_before, load_after, pairs: int) -> None:
+def report(results: list[dict], folder: Path, files: list[Path], load_before, load_after, pairs: int,
+           repetitions: int = 1) -> None:
     """The table of docs/benchmarks.md: CPU, wall, peak per side, ratios, equality of results."""
     def n(x: float, digits: int = 1) -> str:
         return f"{x:,.{digits}f}".replace(",", " ").replace(".", ",")
 
     size = sum(f.stat().st_size for f in files) / 1e6
     print()
-    print(f"Fichiers : {folder}, {len(files)} mois, {size:,.0f} Mo en gzip".replace(",", " "))
+    print(f"Fichiers : {folder}, {len(files)} mois, {n(size, 0)} Mo en gzip")
     print(f"Charge de la machine (load average 1 min, 2 cœurs) : {n(load_before[0])} au début, {n(load_after[0])} à la fin")
+    if repetitions > 1:
+        print(f"Chaque côté mesuré {repetitions} fois (tours alternés) : la mesure la moins chère en CPU est gardée")
     print()
     print("| côté | mois | lignes | CPU (s) | durée (s) | pic mémoire (Mo) | CPU / scan nu |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -397,9 +409,9 @@ def report(results: list[dict], folder: Path, files: list[Path], load_before, lo
     keys = ("rows", "trajets_france", "vehicules_france", "passagers_france")
     same = all(r[k] == ours[k] for r in results if r["months"] == pairs for k in keys)
     same_flows = all(r["flux"] == ours["flux"] for r in results if r["months"] == pairs and r["kind"] != "bare")
-    print(f"Mêmes totaux France ({pairs} mois : {ours['trajets_france']:,} trajets, {ours['vehicules_france']:,} "
-          f"véhicules) sur tous les côtés : {'oui' if same else 'NON'} ; même nombre de flux "
-          f"({ours['flux']:,}) : {'oui' if same_flows else 'NON'}".replace(",", " "))
+    print(f"Mêmes totaux France ({pairs} mois : {n(ours['trajets_france'], 0)} trajets, "
+          f"{n(ours['vehicules_france'], 0)} véhicules) sur tous les côtés : {'oui' if same else 'NON'} ; "
+          f"même nombre de flux ({n(ours['flux'], 0)}) : {'oui' if same_flows else 'NON'}")
     if not (same and same_flows):
         for r in results:
             if r["months"] == pairs:

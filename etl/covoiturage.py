@@ -118,18 +118,31 @@ class Compact:
     etranger: pl.DataFrame
 
     def write(self, folder: Path) -> None:
-        """Write the tables (zstd Parquet) into `folder`; the caller writes the marker that validates them."""
+        """Write the tables into `folder`; the caller writes the marker that validates them.
+
+        Arrow IPC with LZ4 (`_write_cache`): a cache read back by this code only, where Parquet's
+        encoding cost a month 0.15 s of CPU against 0.07 s.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         for name in COMPACT_TABLES:
-            getattr(self, name).write_parquet(folder / f"{name}.parquet", compression="zstd", compression_level=1)
+            _write_cache(getattr(self, name), folder / f"{name}.arrow")
 
     @classmethod
     def read(cls, folder: Path) -> Compact:
-        return cls(**{name: pl.read_parquet(Path(folder) / f"{name}.parquet") for name in COMPACT_TABLES})
+        return cls(**{name: _read_cache(Path(folder) / f"{name}.arrow") for name in COMPACT_TABLES})
 
     @property
     def months(self) -> list[str]:
         return sorted(self.paires["mois"].unique().to_list())
+
+
+def _write_cache(df: pl.DataFrame, path: Path) -> None:
+    """An intermediate table (compact month, month aggregates): Arrow IPC, LZ4 (cheap to write and read)."""
+    df.write_ipc(path, compression="lz4")
+
+
+def _read_cache(path: Path) -> pl.DataFrame:
+    return pl.read_ipc(path)
 
 
 def _segments(keys: np.ndarray) -> np.ndarray:
@@ -150,27 +163,37 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
     class): pairs and hour-class cells are then runs of equal keys, summed with `reduceat`.
     The codes are not checked here: the source checks the places of the result (`bad_places`).
     """
+    # arrays of a row each (7 MB a month) are let go as soon as they are used: a month's peak
+    # memory is the file's, not the sum of every intermediate
     c = pl.col
     o, d, names = _place_ids(rows)
+    etranger = _foreign_sums(rows, o, d, names.str.starts_with(FOREIGN_PREFIX).to_numpy())
     months = rows["mois"].unique().sort()
-    m = _ids_in(rows["mois"], months)
     place_bits = max(1, (len(names) - 1).bit_length())
     month_bits = max(1, (months.len() - 1).bit_length())
     low = month_bits + _HOUR_BITS + _CLASS_BITS
     if 2 * place_bits + low > 64:
         raise ValueError(f"trop de lieux ({len(names)}) ou de mois ({months.len()}) dans un fichier pour une clé de 64 bits")
+    key = o << np.uint64(place_bits)
+    del o
+    key |= d
+    del d
+    key <<= np.uint64(month_bits)
+    key |= _ids_in(rows["mois"], months)
+    key <<= np.uint64(_HOUR_BITS)
+    key |= rows["heure"].to_numpy().astype(np.uint64)
+    key <<= np.uint64(_CLASS_BITS)
     dist = rows["distance_m"].to_numpy().astype(np.int64)
-    hour = rows["heure"].to_numpy().astype(np.uint64)
-    cls = np.clip(dist // 10_000, 0, len(DISTANCE_LABELS) - 1).astype(np.uint64)
-    key = ((((o << np.uint64(place_bits)) | d) << np.uint64(month_bits) | m) << np.uint64(_HOUR_BITS) | hour) << np.uint64(
-        _CLASS_BITS) | cls
+    key |= np.clip(dist // 10_000, 0, len(DISTANCE_LABELS) - 1).astype(np.uint64)
     order = pl.Series(key, dtype=pl.UInt64).arg_sort().to_numpy()
     k = key[order]
+    del key
     dist = dist[order]
     p = rows["passagers"].to_numpy().astype(np.int64)[order]
     inc = rows["incitation"].to_numpy()[order]
     # a car: its trip_id as a 64-bit hash (odds of two ids colliding in a month: about 1e-8)
     car = rows.select(c("trip_id").hash(seed=0))[:, 0].to_numpy()[order]
+    del order
     seul = _unique_mask(car)
 
     pair_key = k >> np.uint64(_HOUR_BITS + _CLASS_BITS)
@@ -188,6 +211,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
     np.add.at(vehicles, at, per_pair["n"].to_numpy())
     np.add.at(driven, at, per_pair["dist"].to_numpy())
     mixed = multi.filter(~alone)
+    del multi, per_pair, car
 
     def decode(keys: np.ndarray, shift: int) -> dict[str, pl.Series]:
         keys = keys >> np.uint64(shift)
@@ -201,6 +225,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
         "trajets_incites": _sum_at(inc.astype(np.int64), pairs), "trajets_courts": _sum_at(short.astype(np.int64), pairs),
         "passagers_courts": _sum_at(np.where(short, p, 0), pairs), "vehicules": vehicles, "metres_conducteurs": driven,
     })
+    del p, inc, dist, short, seul, pair_key
     cell_keys = k[cells]
     horaires = pl.DataFrame({
         **decode(cell_keys, _HOUR_BITS + _CLASS_BITS),
@@ -212,8 +237,7 @@ def compact_rows(rows: pl.DataFrame) -> Compact:
                            "metres_conducteurs": mixed["dist"]})
     return Compact(
         lieux=pl.DataFrame({"id": pl.Series(range(names.len()), dtype=pl.UInt32), "cle": names}),
-        paires=paires, horaires=horaires, mixtes=mixtes,
-        etranger=_foreign_sums(rows, o, d, names.str.starts_with(FOREIGN_PREFIX).to_numpy()),
+        paires=paires, horaires=horaires, mixtes=mixtes, etranger=etranger,
     )
 
 
@@ -305,8 +329,8 @@ def _foreign_sums(rows: pl.DataFrame, o: np.ndarray, d: np.ndarray, abroad: np.n
 
 # -- step 2: compact months to territories -----------------------------------------------------
 LOCAL_LEVELS = ("commune", "arrondissement")
-#: Bins of the distributions: hours as written (0-99), distance classes.
-_BINS = {"heure": 1 << _HOUR_BITS, "classe_distance": 1 << _CLASS_BITS}
+#: The distributions: hours as written (0-99), distance classes (0-5); arrays as wide as the bins used.
+_BINS = ("heure", "classe_distance")
 
 
 @dataclass
@@ -448,7 +472,7 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
         }))
         # journeys by hour and by distance class
         key_o, key_d, _ = _ends(lut[ho], lut[hd], hm, n_months, size)
-        for column, width in _BINS.items():
+        for column in _BINS:
             bins = bins_used[column]
             value = cell_values[column]
             counts = (_bincount(key_o * bins + value, cell_trips, (size + 1) * bins)
@@ -457,7 +481,8 @@ def aggregate_month(month: Compact, territories: Territories) -> MonthAggregates
                 grid = counts.reshape(names.len(), n_months, bins)
                 for year in years:
                     in_year = [i for i, m in enumerate(month_names.to_list()) if m.startswith(year)]
-                    local[(level, column, year)] = np.pad(grid[:, in_year, :].sum(axis=1), ((0, 0), (0, width - bins)))
+                    # as wide as the bins used (24 hours, not the 128 the key allows): 3 MB a year, not 36
+                    local[(level, column, year)] = grid[:, in_year, :].sum(axis=1)
                 continue
             nz = np.flatnonzero(counts)
             dists[column].append(pl.DataFrame({
@@ -509,7 +534,7 @@ def _flows(places: pl.DataFrame, level: str, pairs: pl.DataFrame, o: np.ndarray,
     key = (months[ok] * width + first) * width + second
     trips, passengers = short[ok].astype(np.float64), pairs["passagers_courts"].to_numpy()[ok].astype(np.float64)
     cells = max(1, month_names.len()) * width * width
-    if cells <= 1 << 22:  # few territories (EPCI): one bin per possible pair
+    if cells <= 1 << 16:  # few territories: one bin per possible pair (EPCI: 1.6 million cells, 25 MB: not)
         trips, passengers = _bincount(key, trips, cells), _bincount(key, passengers, cells)
         uniq = np.flatnonzero(trips)
         trips, passengers = trips[uniq], passengers[uniq]
@@ -558,12 +583,14 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
     """
     territories = Territories.of(codes)
     codes_key = hashlib.sha256(codes.sort("insee").write_csv().encode()).hexdigest()[:16]
-    # text columns of the months kept as a categorical of one dictionary (4 bytes a row instead of
-    # 16): what is kept grows with the months, by about 3 MB a month
+    # what is kept of each month grows with the months (about 2 MB a month): months as integers
+    # (they sort as the text does), the flows' codes as a categorical of one dictionary (4 bytes
+    # a row instead of 16); text again once, when the months are combined
     text = pl.Categorical(pl.Categories.random())
 
     def kept(df: pl.DataFrame) -> pl.DataFrame:
-        return df.with_columns(pl.col(pl.String).cast(text))
+        return df.with_columns(_month_number(pl.col(c)) for c in ("mois", "periode") if c in df.columns).with_columns(
+            pl.col(pl.String).cast(text))
 
     mensuel, heures, distances, flux, foreign = [], [], [], [], []
     local: dict[tuple[str, str, str], np.ndarray] = {}
@@ -579,7 +606,7 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
         heures.append(kept(agg.heures))
         distances.append(kept(agg.distances))
         for key, counts in agg.local.items():
-            local[key] = local[key] + counts if key in local else counts
+            local[key] = _add_counts(local.get(key), counts)
         flux.append(kept(agg.flux.filter(pl.col("passagers") >= threshold)))
         foreign.append(agg.etranger)
         del agg
@@ -590,44 +617,74 @@ def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: 
     repeated = len(months) < sum(len(m) for m in per_file)
 
     def combined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-        out = pl.concat(frames, how="vertical_relaxed").with_columns(pl.col(pl.Categorical).cast(pl.String))
+        """The months' frames as one, sorted on `keys` (integers but the flows' codes)."""
+        out = pl.concat(frames, how="vertical_relaxed")
         frames.clear()  # the months' frames are no longer needed: memory holds the result once
-        return out.group_by(keys).agg(pl.exclude(keys).sum()) if repeated else out
+        if repeated:
+            out = out.group_by(keys).agg(pl.exclude(keys).sum())
+        return out.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(keys)
 
     keys = ["niveau", "code", "mois"]
-    out_m = _named(combined(mensuel, keys).sort(keys), territories).select(
+    out_m = _month_text(_named(combined(mensuel, keys), territories), "mois").select(
         *keys, "trajets", "trajets_internes", "passagers", "vehicules",
         (pl.col("metres_passagers") / 1000).alias("km_passagers"),
         (pl.col("metres_conducteurs") / 1000).alias("km_conducteurs"), "trajets_incites")
     dist_keys = ["niveau", "code", "periode"]
-    out_h = _named(pl.concat([combined(heures, dist_keys + ["heure"]), *_local_frames(local, "heure")],
-                             how="diagonal_relaxed").select(*dist_keys, "heure", "trajets").sort(
-        dist_keys + ["heure"]), territories)
-    out_c = _named(pl.concat([combined(distances, dist_keys + ["classe_distance"]),
-                              *_local_frames(local, "classe_distance")], how="diagonal_relaxed").select(
-        *dist_keys, "classe_distance", "trajets").sort(dist_keys + ["classe_distance"]), territories)
+    # the yearly distributions of communes and arrondissements come first: their levels' names
+    # sort before the others' (arrondissement, commune < departement, epci, france, region)
+    assert max(_LEVEL_RANK[lv] for lv in LOCAL_LEVELS) < min(_LEVEL_RANK[lv] for lv in MONTHLY_DISTRIBUTION_LEVELS)
+    out_h = _named(pl.concat([_local_frame(local, "heure"),
+                              _month_text(combined(heures, dist_keys + ["heure"]), "periode")],
+                             how="vertical_relaxed").select(*dist_keys, "heure", "trajets"), territories)
+    local = {k: v for k, v in local.items() if k[1] != "heure"}
+    out_c = _named(pl.concat([_local_frame(local, "classe_distance"),
+                              _month_text(combined(distances, dist_keys + ["classe_distance"]), "periode")],
+                             how="vertical_relaxed").select(*dist_keys, "classe_distance", "trajets"), territories)
     out_c = out_c.with_columns(pl.col("classe_distance").replace_strict(dict(enumerate(DISTANCE_LABELS)),
                                                                         return_dtype=pl.String))
-    out_f = combined(flux, ["niveau", "mois", "code_1", "code_2"])
+    out_f = _month_text(combined(flux, ["niveau", "mois", "code_1", "code_2"]), "mois")
     pts = pl.concat(foreign).group_by("code", "nom").agg(pl.col("lon").sum(), pl.col("lat").sum(), pl.col("n").sum())
     pts = pts.select("code", "nom", (pl.col("lon") / pl.col("n") / 1e5).alias("longitude"),
                      (pl.col("lat") / pl.col("n") / 1e5).alias("latitude"))
     return Aggregates(
         mensuel=out_m, heures=out_h, distances=out_c,
-        flux=out_f.select("niveau", "mois", "code_1", "code_2", "trajets", "passagers").sort(
-            "niveau", "mois", "code_1", "code_2"),
+        flux=out_f.select("niveau", "mois", "code_1", "code_2", "trajets", "passagers"),
         etranger=pts.sort("code"), rows=rows, rejected=rejected, months=sorted(months),
     )
 
 
+def _month_number(month: pl.Expr) -> pl.Expr:
+    """"YYYY-MM" -> year × 12 + month - 1 (an integer that sorts as the text does)."""
+    return month.str.slice(0, 4).cast(pl.Int32) * 12 + month.str.slice(5, 2).cast(pl.Int32) - 1
+
+
+def _month_text(df: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The months of `column` (`_month_number`) back to "YYYY-MM", through the few distinct months."""
+    numbers = df[column].unique().sort()
+    names = pl.Series([f"{n // 12:04d}-{n % 12 + 1:02d}" for n in numbers.to_list()], dtype=pl.String)
+    return df.with_columns(pl.col(column).replace_strict(numbers, names, return_dtype=pl.String))
+
+
+def _add_counts(total: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
+    """A year's distribution so far plus a month's, the narrower widened (a month may use fewer hours)."""
+    counts = counts.astype(np.int64)
+    if total is None:
+        return counts
+    width = max(total.shape[1], counts.shape[1])
+    if total.shape[1] < width:
+        total = np.pad(total, ((0, 0), (0, width - total.shape[1])))
+    total[:, : counts.shape[1]] += counts
+    return total
+
+
 def _named(df: pl.DataFrame, territories: Territories) -> pl.DataFrame:
-    """Level ranks and territory ids to their text, block of a level by block (rows sorted by level)."""
-    parts = []
-    for rank, block in df.partition_by("niveau", maintain_order=True, as_dict=True).items():
-        level = _LEVELS_SORTED[rank[0]]
-        parts.append(block.with_columns(pl.lit(level).alias("niveau"),
-                                        territories.names[level].gather(block["code"]).alias("code")))
-    return pl.concat(parts) if parts else df.with_columns(pl.col("niveau", "code").cast(pl.String))
+    """Level ranks and territory ids to their text, in place (two gathers: no copy of the other columns)."""
+    all_names = pl.concat([territories.names[level] for level in _LEVELS_SORTED])
+    offsets = np.cumsum([0] + [territories.names[level].len() for level in _LEVELS_SORTED])[:-1]
+    rank = df["niveau"].to_numpy()
+    at = pl.Series(offsets[rank] + df["code"].to_numpy(), dtype=pl.UInt32)
+    return df.with_columns(pl.Series(_LEVELS_SORTED, dtype=pl.String).gather(rank).alias("niveau"),
+                           all_names.gather(at).alias("code"))
 
 
 #: What a month's aggregates depend on besides its compact month and the code table: this module.
@@ -650,32 +707,38 @@ def _month_aggregates(folder: Path, compact_key: object, territories: Territorie
         if meta.get("cle") == key:
             arrays = np.load(cache / "local.npz")
             local = {tuple(name.split("|")): arrays[name] for name in arrays.files}
-            return MonthAggregates(**{n: pl.read_parquet(cache / f"{n}.parquet") for n in _FRAMES}, local=local,
+            return MonthAggregates(**{n: _read_cache(cache / f"{n}.arrow") for n in _FRAMES}, local=local,
                                    rejected=Counter(meta["rejets"]))
     agg = aggregate_month(Compact.read(folder), territories)
     cache.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)
     for n in _FRAMES:
-        getattr(agg, n).write_parquet(cache / f"{n}.parquet", compression="zstd", compression_level=1)
+        _write_cache(getattr(agg, n), cache / f"{n}.arrow")
+    for counts in agg.local.values():  # journeys of one month per territory and bin: far below 2^31
+        if counts.size and counts.max() >= 1 << 31:
+            raise ValueError("répartition d'un mois au-delà de 2^31 trajets")
     with open(cache / "local.npz", "wb") as fh:
-        np.savez(fh, **{"|".join(k): v for k, v in agg.local.items()})
+        np.savez(fh, **{"|".join(k): v.astype(np.int32) for k, v in agg.local.items()})
     meta_path.write_text(json.dumps({"cle": key, "rejets": dict(agg.rejected)}), encoding="utf-8")
     return agg
 
 
-def _local_frames(local: dict[tuple[str, str, str], np.ndarray], column: str) -> list[pl.DataFrame]:
-    """The yearly distributions of communes and arrondissements, from their arrays (ids, as the months')."""
-    frames = []
+def _local_frame(local: dict[tuple[str, str, str], np.ndarray], column: str) -> pl.DataFrame:
+    """The yearly distributions of communes and arrondissements, from their arrays (ids, as the
+    months'), sorted by level, territory, year and bin."""
+    frames = [pl.DataFrame(schema={"niveau": pl.UInt8, "code": pl.UInt32, "periode": pl.Int32, column: pl.Int8,
+                                   "trajets": pl.Int64})]
     for (level, col, year), counts in sorted(local.items()):
         if col != column:
             continue
         code, value = np.nonzero(counts)
         frames.append(pl.DataFrame({
             "niveau": pl.Series(np.full(code.size, _LEVEL_RANK[level]), dtype=pl.UInt8),
-            "code": pl.Series(code, dtype=pl.UInt32), "periode": pl.Series([year] * code.size, dtype=pl.String),
+            "code": pl.Series(code, dtype=pl.UInt32), "periode": pl.Series(np.full(code.size, int(year)), dtype=pl.Int32),
             column: pl.Series(value, dtype=pl.Int8), "trajets": counts[code, value],
         }))
-    return frames
+    years = pl.concat(frames).sort("niveau", "code", "periode", column)
+    return years.with_columns(pl.col("periode").cast(pl.String).str.zfill(4))
 
 
 def complete_years(months: Iterable[str]) -> list[str]:

@@ -166,7 +166,7 @@ def test_a_car_picking_up_in_two_communes_counts_once(tmp_path, codes):
             samples.line("p2", "M", "33281", "33243", 2, 41_000, "OUI", 7),
             samples.line("p3", "N", "33281", "33243", 1, 40_000, "NON", 8)]
     folder = compact(samples.write(tmp_path / "2024-03.csv", rows))
-    assert pl.read_parquet(folder / "mixtes.parquet")["vehicule"].n_unique() == 1  # car M, across two pairs
+    assert pl.read_ipc(folder / "mixtes.arrow")["vehicule"].n_unique() == 1  # car M, across two pairs
     agg = cv.aggregate_files([folder], codes, threshold=1)
     libourne = figures(agg, "commune", "33243")
     assert (libourne["trajets"], libourne["vehicules"], libourne["km_conducteurs"]) == (3, 2, pytest.approx(41 + 40))
@@ -215,3 +215,28 @@ def test_a_refresh_aggregates_the_new_month_only(tmp_path, codes, monkeypatch):
 
     # j4, Mérignac -> Libourne, is now internal to Bordeaux Métropole, each month
     assert internal(moved) == [n + 1 for n in internal(second)] == [4, 4, 4]
+
+
+def test_yearly_distributions_add_months_of_different_hours(tmp_path, codes):
+    """The communes' yearly distributions are summed from arrays as wide as the hours each month
+    uses (not the 128 a key allows): a month ending at 8 h and one with a journey at 22 h add up;
+    two years are two periods, in the order of the published table."""
+    import numpy as np
+
+    def month(m: str, journeys: list[tuple]) -> Path:
+        rows = [samples.line(*j).replace("2024-03-05", f"{m}-05") for j in journeys]
+        return compact(samples.write(tmp_path / f"{m}.csv", rows))
+
+    j1, j2, j3 = samples.JOURNEYS[:3]  # Bordeaux at 7 h, 7 h and 8 h
+    late = ("n1", "N", "33063", "33281", 1, 9_000, "NON", 22)
+    folders = [month("2024-11", [j1, j2, j3]), month("2024-12", [j1, j2, j3, late]), month("2025-01", [j3])]
+    agg = cv.aggregate_files(folders, codes, threshold=1)
+    bordeaux = agg.heures.filter((pl.col("niveau") == "commune") & (pl.col("code") == "33063"))
+    by_year = {y: dict(bordeaux.filter(pl.col("periode") == y).select("heure", "trajets").iter_rows())
+               for y in ("2024", "2025")}
+    assert by_year == {"2024": {7: 4, 8: 2, 22: 1}, "2025": {8: 1}}
+    widths = [np.load(f / "agregats" / "local.npz")["commune|heure|" + f.name[:4]].shape[1] for f in folders]
+    assert widths == [9, 23, 9]  # hours 0-8, 0-22, 0-8
+    keys = ["niveau", "code", "periode", "heure"]
+    assert agg.heures.equals(agg.heures.sort(keys)) and agg.distances.equals(
+        agg.distances.sort(["niveau", "code", "periode"], maintain_order=True))

@@ -86,16 +86,29 @@ def with_rates(df: pl.DataFrame, population: pl.DataFrame) -> pl.DataFrame:
 
 def build_tables(agg: cv.Aggregates, territoires: pl.DataFrame, nature: str) -> tuple[dict[str, pl.DataFrame],
                                                                                         pl.DataFrame]:
-    """The mart's tables and its indicator rows, from the aggregates (also used by the benchmark)."""
+    """The mart's tables and its indicator rows, from the aggregates (also used by the benchmark).
+
+    `agg.mensuel` is replaced by the published monthly table (whole numbers), so that memory
+    holds it once: the sums of 24 months are 600,000 rows.
+    """
     known = territoires.select("niveau", "code")
     sums = list(cv.SUMS)
+    # the aggregates come sorted by level, territory and month (`aggregate_files`): kept in that
+    # order; rows of a territory the reference lacks are dropped (a filter, not a join: no copy
+    # of the 600,000 rows of 24 months when every territory is known, as it is)
+    level_codes = {lv: block["code"] for (lv,), block in known.partition_by("niveau", as_dict=True).items()}
+    is_known = pl.lit(False)
+    for level, codes in level_codes.items():
+        is_known = is_known | ((pl.col("niveau") == level) & pl.col("code").is_in(codes.implode()))
+    mensuel = agg.mensuel
+    if not mensuel.select(is_known.all()).item():
+        mensuel = mensuel.filter(is_known)
     mensuel = (
-        agg.mensuel.join(known, on=["niveau", "code"], how="semi")
         # whole numbers (km rounded to the km): what pages need, and a third lighter than floats
-        .with_columns(pl.col(c).cast(pl.Float64).round(0).cast(pl.Int32) for c in sums)
+        mensuel.with_columns(pl.col(c).cast(pl.Float64).round(0).cast(pl.Int32) for c in sums)
         .with_columns(nature=pl.lit(nature))
-        .sort("niveau", "code", "mois")
     )
+    agg.mensuel = mensuel
     population = territoires.select("niveau", "code", pl.col("population").cast(pl.Float64))
     # a year's figures only for a complete calendar year (a few months would read as a low year)
     years = cv.complete_years(agg.months)
