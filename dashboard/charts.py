@@ -16,13 +16,17 @@ from dashboard import fmt
 SEPARATORS = "," + fmt.NNBSP
 
 
+#: What `french` sets on every axis.
+AXES = {"exponentformat": "none", "separatethousands": True}
+
+
 def french(fig: go.Figure) -> go.Figure:
-    """French numbers on every axis and in every tooltip of `fig` (which it returns)."""
-    fig.update_layout(separators=SEPARATORS)
-    axes = dict(exponentformat="none", separatethousands=True)
-    fig.update_xaxes(**axes)
-    fig.update_yaxes(**axes)
-    for name in ("yaxis2", "xaxis2"):
-        if name in fig.layout and fig.layout[name] is not None:
-            fig.layout[name].update(**axes)
+    """French numbers on every axis and in every tooltip of `fig` (which it returns).
+
+    One `update_layout` naming the axes the figure has (the two main ones at least): plotly's
+    `update_xaxes` / `update_yaxes` walk the layout through their selectors, about 4 ms of server
+    CPU per chart where this takes under 1 ms, for the same figure (tests/test_charts.py).
+    """
+    names = {"xaxis", "yaxis"} | {k for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))}
+    fig.update_layout(separators=SEPARATORS, **{name: AXES for name in sorted(names)})
     return fig

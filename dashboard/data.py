@@ -167,6 +167,17 @@ def _indicateurs(v: str) -> pl.DataFrame:
         raise DataUnavailable("indicateurs") from exc
 
 
+def indicateurs_of(prefix: str) -> pl.DataFrame:
+    """The rows of `indicateurs` whose indicator id starts with `prefix` (`"str_"`: a domain's rows),
+    cut once per data version: a page filtered the whole long table (880,000 rows) per view."""
+    return _indicateurs_of(version(), prefix)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8 * VERSIONS_KEPT)
+def _indicateurs_of(v: str, prefix: str) -> pl.DataFrame:
+    return _indicateurs(v).filter(pl.col("indicateur").str.starts_with(prefix))
+
+
 def catalogue() -> pl.DataFrame:
     return _catalogue(version())
 
