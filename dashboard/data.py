@@ -167,15 +167,15 @@ def _indicateurs(v: str) -> pl.DataFrame:
         raise DataUnavailable("indicateurs") from exc
 
 
-def indicateurs_of(prefix: str) -> pl.DataFrame:
-    """The rows of `indicateurs` whose indicator id starts with `prefix` (`"str_"`: a domain's rows),
-    cut once per data version: a page filtered the whole long table (880,000 rows) per view."""
-    return _indicateurs_of(version(), prefix)
+def indicateurs_of(*prefixes: str) -> pl.DataFrame:
+    """The rows of `indicateurs` whose indicator id starts with one of `prefixes` (`"str_"`: a domain's
+    rows), cut once per data version: a page filtered the whole long table (880,000 rows) per view."""
+    return _indicateurs_of(version(), prefixes)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8 * VERSIONS_KEPT)
-def _indicateurs_of(v: str, prefix: str) -> pl.DataFrame:
-    return _indicateurs(v).filter(pl.col("indicateur").str.starts_with(prefix))
+def _indicateurs_of(v: str, prefixes: tuple[str, ...]) -> pl.DataFrame:
+    return _indicateurs(v).filter(pl.any_horizontal(pl.col("indicateur").str.starts_with(p) for p in prefixes))
 
 
 def catalogue() -> pl.DataFrame:

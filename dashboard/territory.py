@@ -85,6 +85,17 @@ def _row_index(territoires: pl.DataFrame) -> dict[tuple[str, str], int]:
     return index
 
 
+def rows_of(territoires: pl.DataFrame, keys: list[tuple[str, str]]) -> pl.DataFrame:
+    """The rows of `territoires` of some (niveau, code), in the order of `keys` (unknown keys skipped).
+
+    A gather through the row index: the join over the 36,000 territories it replaces cost a few
+    ms per call, several calls per view.
+    """
+    index = _row_index(territoires)
+    picks = [i for i in (index.get(k) for k in keys) if i is not None]
+    return territoires[picks] if picks else territoires.head(0)
+
+
 def _territory(row: dict) -> Territory:
     return Territory(
         niveau=row["niveau"], code=row["code"], nom=row["nom"], code_commune=row.get("code_commune"),

@@ -72,3 +72,63 @@ def test_value_map_equals_value_of(data_dir):
     assert lookup[("commune", "33063", "str_annonces")] == ind.filter(
         (pl.col("niveau") == "commune") & (pl.col("code") == "33063") & (pl.col("indicateur") == "str_annonces")
         & (pl.col("periode") == period))["valeur"].item()
+
+
+TERRITORIES = [("commune", "33063"), ("commune", "23076"), ("arrondissement", "69381"), ("epci", "243300316"),
+               ("departement", "33"), ("france", "FR")]
+
+
+def test_key_figures_from_the_index_equal_the_join(current, catalogue, territoires):
+    from dashboard import figures, valeurs
+    from dashboard import tiers_lieux as tl
+    from dashboard.territory import resolve
+
+    levels = valeurs.available(current)
+    for niveau, code in TERRITORIES:
+        t = resolve(territoires, niveau, code)
+        for ids in (v.KEY_INDICATORS, tl.KEY_INDICATORS):
+            picked = figures.key_figures(None, catalogue, territoires, t, ids, levels=levels)
+            joined = figures.key_figures(current, catalogue, territoires, t, ids, levels=levels)
+            assert picked == joined
+    # a real figure: the Bordeaux value is its row of the current values
+    bordeaux = figures.key_figures(None, catalogue, territoires, resolve(territoires, "commune", "33063"),
+                                   v.KEY_INDICATORS, levels=levels)
+    expected = current.filter((pl.col("niveau") == "commune") & (pl.col("code") == "33063")
+                              & (pl.col("indicateur") == v.KEY_INDICATORS[0]))["valeur"].item()
+    assert bordeaux[0].valeur == expected
+
+
+def test_comparables_gathered_in_rank_order(data_dir, territoires):
+    from dashboard import compare
+    from dashboard.territory import resolve
+
+    table = pl.read_parquet(data_dir / "comparables.parquet")
+    for niveau, code in TERRITORIES[:-1]:
+        t = resolve(territoires, niveau, code)
+        rows = compare.peer_rows(table, niveau, code).filter(pl.col("code_pair").is_not_null()
+                                                             & (pl.col("rang") <= 10))
+        joined = territoires.join(rows.select(pl.col("niveau_pair").alias("niveau"),
+                                              pl.col("code_pair").alias("code"), "rang"),
+                                  on=["niveau", "code"]).sort("rang").drop("rang")
+        gathered = compare.comparables(territoires, t, table=table)
+        assert gathered.equals(joined)
+        assert gathered.height == rows.height == 10
+
+
+def test_ranked_communes_equal_the_ranking_per_view(data_dir, current, territoires):
+    from dashboard.territory import resolve
+
+    ind = pl.concat([pl.read_parquet(f) for f in sorted((data_dir / "indicateurs").glob("*.parquet"))],
+                    how="vertical_relaxed")
+    for niveau, code in TERRITORIES:
+        t = resolve(territoires, niveau, code)
+        communes = v.communes_of(territoires, t)
+        keys = list(zip(communes["niveau"], communes["code"], strict=True))
+        mine = current.join(pl.DataFrame(keys, schema=["niveau", "code"], orient="row"), on=["niveau", "code"],
+                            how="semi").filter(pl.col("indicateur").is_in(["vtc_equipements", "vtc_pour_10000_hab"]))
+        per_view = v.ranking(ind, communes, n=20, current=mine)
+        assert v.ranked_communes(territoires, t).equals(per_view), (niveau, code)
+    # France: the first commune has the most taxi-VTC equipments of all communes
+    top = v.ranked_communes(territoires, resolve(territoires, "france", "FR"))
+    most = current.filter((pl.col("niveau") == "commune") & (pl.col("indicateur") == "vtc_equipements"))["valeur"].max()
+    assert top["vtc"][0] == most

@@ -21,7 +21,7 @@ st.caption(
 
 # -- key figures -----------------------------------------------------------------------------------
 cols = st.columns(len(tl.KEY_INDICATORS))
-kfs = figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, tl.KEY_INDICATORS, levels=valeurs.levels())
+kfs = figures.key_figures(None, data.catalogue(), territoires, t, tl.KEY_INDICATORS, levels=valeurs.levels())
 for col, kf in zip(cols, kfs, strict=True):
     with col:
         st.metric(kf.libelle, kf.text())  # definitions below, not in a "Help for …" tooltip
