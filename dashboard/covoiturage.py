@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import polars as pl
 import pydeck as pdk
+import streamlit as st
 
-from dashboard import charts, fmt, maps
+from dashboard import charts, data, fmt, maps
 from dashboard.territory import Territory
 from etl import covoiturage as cv
 from etl import periods as etl_periods
@@ -165,22 +166,88 @@ def with_population(df: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame
         .alias("trajets_pour_1000_hab"))
 
 
-def figures(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period) -> dict | None:
-    """The territory's figures for the period, or None when it has no journey ("pas de donnée")."""
-    df = with_population(period_sums(mensuel, [t.key], period), territoires)
+@dataclass(frozen=True)
+class PeriodSums:
+    """The summed columns of every territory for one period, sorted by territory, with each territory's row:
+    built once per data version and period (`period_sums_of`); a view picks its rows (`rows`)."""
+
+    sums: pl.DataFrame
+    index: dict[tuple[str, str], int]
+    territoires: pl.DataFrame
+
+    def rows(self, keys: list[tuple[str, str]]) -> pl.DataFrame:
+        """`with_population(period_sums(mensuel, keys, period))`, the rows of `keys` with journeys, in the order
+        of `keys`. The rates are computed here, on the rows picked, as `period_sums` computes them."""
+        picks = [i for i in (self.index.get(k) for k in keys) if i is not None]
+        summed = self.sums[picks] if picks else self.sums.head(0)
+        return with_population(hide_small_shares(summed.with_columns(cv.rates())), self.territoires)
+
+
+def all_period_sums(mensuel: pl.DataFrame, territoires: pl.DataFrame, period: Period) -> PeriodSums:
+    """`PeriodSums` of every territory of `mensuel` (the sums of `period_sums`, without the keys)."""
+    rows = mensuel.filter(pl.col("mois").is_in(list(period.months)))
+    summed = rows.group_by("niveau", "code").agg(
+        *[pl.col(c).cast(pl.Int64).sum() for c in cv.SUMS], pl.len().alias("mois_presents"),
+        (pl.col("nature") == "simule").any().alias("simule"),
+    ).sort("niveau", "code")
+    return PeriodSums(summed, {k: i for i, k in enumerate(zip(summed["niveau"], summed["code"], strict=True))},
+                      territoires)
+
+
+def period_sums_of(period: Period) -> PeriodSums:
+    """`all_period_sums` of the served data, built once per data version and period (shared, read-only):
+    a view's figures, comparison and top communes summed the monthly table per view (about 60 ms)."""
+    return _period_sums_of(data.version(), period)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _period_sums_of(v: str, period: Period) -> PeriodSums:
+    return all_period_sums(data.table("covoiturage/mensuel.parquet", v), data.territoires(), period)
+
+
+def territory_rows(relative: str, t: Territory) -> pl.DataFrame:
+    """`t`'s rows of a carpool table (`covoiturage/mensuel.parquet`, `heures`, `distances`): a slice of the
+    table sorted once per data version (`data.indexed_table`), where a view filtered the whole table."""
+    table, index = data.indexed_table(relative)
+    span = index.get(t.key)
+    return table.slice(*span) if span else table.head(0)
+
+
+def available_months() -> list[str]:
+    """The months of the monthly table, in calendar order (typed), once per data version."""
+    return _available_months(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _available_months(v: str) -> list[str]:
+    return etl_periods.sort(data.table("covoiturage/mensuel.parquet", v)["mois"].unique().to_list())
+
+
+def figures(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period,
+            sums: PeriodSums | None = None) -> dict | None:
+    """The territory's figures for the period, or None when it has no journey ("pas de donnée").
+
+    `sums`: the period's `PeriodSums`, to pick from (else computed from `mensuel`)."""
+    df = sums.rows([t.key]) if sums is not None else with_population(period_sums(mensuel, [t.key], period), territoires)
     return df.row(0, named=True) if df.height else None
 
 
 def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, chain: list[Territory],
-               peers: pl.DataFrame, period: Period) -> pl.DataFrame:
-    """Rows: the territory, its parents, and the median of comparable territories, for the period."""
+               peers: pl.DataFrame, period: Period, sums: PeriodSums | None = None) -> pl.DataFrame:
+    """Rows: the territory, its parents, and the median of comparable territories, for the period.
+
+    `sums`: the period's `PeriodSums`, to pick from (else computed from `mensuel`)."""
     keys = [t.key, *[p.key for p in chain]]
-    df = with_population(period_sums(mensuel, keys, period), territoires)
-    order = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys], "_o": range(len(keys))})
-    df = df.join(order, on=["niveau", "code"]).sort("_o").drop("_o")
+    if sums is not None:
+        df = sums.rows(keys)
+    else:
+        df = with_population(period_sums(mensuel, keys, period), territoires)
+        order = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys], "_o": range(len(keys))})
+        df = df.join(order, on=["niveau", "code"]).sort("_o").drop("_o")
     if peers.height:
-        peer_df = with_population(period_sums(mensuel, list(zip(peers["niveau"], peers["code"], strict=True)), period),
-                                  territoires)
+        peer_keys = list(zip(peers["niveau"], peers["code"], strict=True))
+        peer_df = (sums.rows(peer_keys) if sums is not None
+                   else with_population(period_sums(mensuel, peer_keys, period), territoires))
         if peer_df.height:
             # a share's median takes the peers with enough trips only (the others' shares are null)
             med = peer_df.select([pl.col(c).median() for c in ("trajets_pour_1000_hab", "part_interne",
@@ -313,8 +380,10 @@ def top_pairs(pairs: pl.DataFrame, n: int = 10) -> pl.DataFrame:
 
 
 def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period,
-                 n: int = 10) -> pl.DataFrame:
-    """Communes of the territory with the most journeys over the period (none for a commune)."""
+                 n: int = 10, sums: PeriodSums | None = None) -> pl.DataFrame:
+    """Communes of the territory with the most journeys over the period (none for a commune).
+
+    `sums`: the period's `PeriodSums`, to pick from (else computed from `mensuel`)."""
     communes = territoires.filter(pl.col("niveau") == "commune")
     if t.niveau == "epci":
         communes = communes.filter(pl.col("code_epci") == t.code)
@@ -325,8 +394,8 @@ def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory,
     elif t.niveau != "france":
         return communes.head(0)
     keys = [("commune", c) for c in communes["code"].to_list()]
-    sums = with_population(period_sums(mensuel, keys, period), territoires)
-    return sums.sort(["trajets", "code"], descending=[True, False]).head(n)
+    rows = sums.rows(keys) if sums is not None else with_population(period_sums(mensuel, keys, period), territoires)
+    return rows.sort(["trajets", "code"], descending=[True, False]).head(n)
 
 
 def zero_months_sentence(months: int, simulated: bool) -> str:

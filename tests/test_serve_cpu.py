@@ -132,3 +132,50 @@ def test_ranked_communes_equal_the_ranking_per_view(data_dir, current, territoir
     top = v.ranked_communes(territoires, resolve(territoires, "france", "FR"))
     most = current.filter((pl.col("niveau") == "commune") & (pl.col("indicateur") == "vtc_equipements"))["valeur"].max()
     assert top["vtc"][0] == most
+
+
+def test_carpool_sums_picked_equal_the_sums_per_view(data_dir, territoires):
+    from dashboard import compare
+    from dashboard import covoiturage as cov
+    from dashboard.territory import parents, resolve
+
+    mensuel = pl.read_parquet(data_dir / "covoiturage" / "mensuel.parquet")
+    months = sorted(mensuel["mois"].unique().to_list())
+    options = cov.periods(months)
+    for period in (cov.default_period(months), options["mois"][-1], options["trimestre"][0]):
+        sums = cov.all_period_sums(mensuel, territoires, period)
+        for niveau, code in TERRITORIES:
+            t = resolve(territoires, niveau, code)
+            assert cov.figures(mensuel, territoires, t, period, sums=sums) == cov.figures(mensuel, territoires, t,
+                                                                                          period)
+            chain, peers = parents(territoires, t), compare.comparables(territoires, t)
+            assert cov.comparison(mensuel, territoires, t, chain, peers, period, sums=sums).equals(
+                cov.comparison(mensuel, territoires, t, chain, peers, period))
+            assert cov.top_communes(mensuel, territoires, t, period, sums=sums).equals(
+                cov.top_communes(mensuel, territoires, t, period))
+    # a real sum: Bordeaux's journeys over the default period, summed here from the monthly rows
+    period = cov.default_period(months)
+    bordeaux = cov.figures(mensuel, territoires, resolve(territoires, "commune", "33063"), period,
+                           sums=cov.all_period_sums(mensuel, territoires, period))
+    assert bordeaux["trajets"] == mensuel.filter((pl.col("niveau") == "commune") & (pl.col("code") == "33063")
+                                                 & pl.col("mois").is_in(list(period.months)))["trajets"].sum()
+
+
+def test_carpool_slices_equal_the_filters(data_dir, territoires):
+    from dashboard import covoiturage as cov
+    from dashboard import data
+    from dashboard.territory import resolve
+
+    mensuel = pl.read_parquet(data_dir / "covoiturage" / "mensuel.parquet")
+    months = sorted(mensuel["mois"].unique().to_list())
+    assert cov.available_months() == months  # "2024-01" … : text order is calendar order for months
+    period = cov.default_period(months)
+    for niveau, code in TERRITORIES:
+        t = resolve(territoires, niveau, code)
+        assert cov.monthly_series(cov.territory_rows("covoiturage/mensuel.parquet", t), t, months).equals(
+            cov.monthly_series(mensuel, t, months))
+        for name, column in (("heures", "heure"), ("distances", "classe_distance")):
+            whole = data.table(f"covoiturage/{name}.parquet")
+            sliced, note = cov.distribution(cov.territory_rows(f"covoiturage/{name}.parquet", t), t, period, column)
+            filtered, note_filtered = cov.distribution(whole, t, period, column)
+            assert sliced.equals(filtered) and note == note_filtered, (niveau, code, name)
