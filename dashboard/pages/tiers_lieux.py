@@ -45,8 +45,9 @@ else:
 st.subheader("Carte des tiers-lieux")
 outline = data.features("region") if t.niveau == "france" else data.features(t.niveau, (t.code,))
 # the view: the territory and 10 km around it (for a commune without a place, up to its nearest one)
-nearest = data.indicateurs().filter((pl.col("indicateur") == "distance_tiers_lieu_km") & (pl.col("niveau") == t.niveau)
-                                    & (pl.col("code") == t.code))["valeur"]
+distances = data.indicateurs_of(tl.DISTANCE)  # cut once per data version from the long table
+nearest = distances.filter((pl.col("indicateur") == tl.DISTANCE) & (pl.col("niveau") == t.niveau)
+                           & (pl.col("code") == t.code))["valeur"]
 margin = max(tl.COVERAGE_KM, (nearest[0] + 2) if mine.height == 0 and nearest.len() else 0)
 box = None if t.niveau == "france" else tl.view_box(outline, margin)
 around = tl.places_around(lieux, tl.view_box(outline, margin + tl.COVERAGE_KM) if box else None)
@@ -83,7 +84,7 @@ if t.niveau in ("commune", "arrondissement"):
     st.subheader("Tiers-lieu le plus proche")
 else:
     st.subheader("Communes les plus éloignées d'un tiers-lieu")
-far = tl.farthest_communes(data.indicateurs(), territoires, lieux, t)
+far = tl.farthest_communes(distances, territoires, lieux, t)
 if far.height:
     shown = pl.DataFrame({
         "Commune": far["nom"],
