@@ -179,3 +179,38 @@ def test_carpool_slices_equal_the_filters(data_dir, territoires):
             sliced, note = cov.distribution(cov.territory_rows(f"covoiturage/{name}.parquet", t), t, period, column)
             filtered, note_filtered = cov.distribution(whole, t, period, column)
             assert sliced.equals(filtered) and note == note_filtered, (niveau, code, name)
+
+
+def test_source_note_written_once_equals_the_filter(catalogue):
+    from dashboard import layout
+
+    ids = ["covoit_trajets", "covoit_aires"]
+    direct = layout._write_source_note(catalogue, ids, True)
+    assert layout.source_note(ids) == direct == layout.source_note(ids, catalogue)
+    sources = catalogue.filter(pl.col("indicateur").is_in(ids))["source"].unique().to_list()
+    assert all(s in direct for s in sources) and direct.startswith("Source : ")
+    assert layout.source_note(ids, link=False) == layout._write_source_note(catalogue, ids, False)
+
+
+def test_equilibre_served_tables_equal_the_computation(data_dir, territoires):
+    from dashboard import equilibre
+    from dashboard.territory import resolve
+
+    ranks = pl.read_parquet(data_dir / "equilibre" / "rangs.parquet")
+    stored = pl.read_parquet(data_dir / "equilibre" / "indices.parquet")
+    natures = ranks.filter(pl.col("rang").is_not_null()).group_by("composante").agg(pl.col("nature").unique().sort())
+    assert equilibre.served_component_natures() == {c: [n for n in ns if n != "reel"] for c, ns in natures.iter_rows()}
+    some = sorted(ranks["composante"].unique().to_list())[:1]
+    for niveau, code in TERRITORIES:
+        assert resolve(territoires, niveau, code) is not None
+        assert equilibre.territory_ranks(niveau, code).equals(
+            ranks.filter((pl.col("niveau") == niveau) & (pl.col("code") == code)))
+        row = territoires.filter((pl.col("niveau") == niveau) & (pl.col("code") == code)).row(0, named=True)
+        scope = equilibre.scope_options(territoires, niveau, row)[0]
+        for excluded in (frozenset(), frozenset(some)):
+            wide = equilibre.indices(stored, ranks, scope.niveau, excluded)
+            assert equilibre.served_indices(scope.niveau, excluded).equals(wide)
+            assert equilibre.served_table(scope, excluded).equals(equilibre.table(territoires, wide, ranks, scope))
+    # France's départements: one row per département of the territories mart
+    france = equilibre.scope_options(territoires, "france", resolve(territoires, "france", "FR").__dict__)[0]
+    assert equilibre.served_table(france).height == territoires.filter(pl.col("niveau") == france.niveau).height
