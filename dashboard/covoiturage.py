@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -508,11 +509,17 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
 
 
 # -- charts -----------------------------------------------------------------------------------
-def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
-    fig.update_layout(title=title, yaxis_title=y_title, height=340, margin=dict(l=10, r=10, t=50, b=10),
-                      plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"), legend=dict(orientation="h"))
-    fig.update_yaxes(gridcolor="#E5E5E5", tickformat=",d")
-    return charts.french(fig)
+def _layout(title: str, y_title: str, **more: Any) -> dict[str, Any]:
+    """The carpool charts' layout: title, height, margins, white background, a grey grid, whole numbers on
+    every y axis (`more`: a second axis, annotations)."""
+    grid = {"gridcolor": "#E5E5E5", "tickformat": ",d"}
+    layout: dict[str, Any] = dict(title={"text": title}, height=340, margin=dict(l=10, r=10, t=50, b=10),
+                                  plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"),
+                                  legend=dict(orientation="h"), **more)
+    layout["yaxis"] = {"title": {"text": y_title}, **layout.get("yaxis", {}), **grid}
+    for name in [k for k in layout if k.startswith("yaxis") and k != "yaxis"]:
+        layout[name] = {**layout[name], **grid}
+    return layout
 
 
 SHORT_MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
@@ -529,19 +536,21 @@ def monthly_chart(series: pl.DataFrame, period: Period, campaign: str | None) ->
     months = series["mois"].to_list()
     colours = [BLUE if m in period.months else GREY for m in months]
     labels = short_months(months)
-    fig = go.Figure()
-    fig.add_bar(x=labels, y=series["trajets"].to_list(), marker_color=colours, name="Trajets",
-                customdata=[fmt.month(m) for m in months],
-                hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>")
-    fig.add_scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
-                    name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
-                    hovertemplate="%{y:.1f}\u202f% avec incitation<extra></extra>")
-    fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], dtick=25, title="% avec incitation",
-                                  showgrid=False, ticksuffix=fmt.NNBSP + "%"))
+    traces = [
+        go.Bar(x=labels, y=series["trajets"].to_list(), marker_color=colours, name="Trajets",
+               customdata=[fmt.month(m) for m in months],
+               hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>"),
+        go.Scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
+                   name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
+                   hovertemplate="%{y:.1f}\u202f% avec incitation<extra></extra>"),
+    ]
+    more: dict[str, Any] = {"yaxis2": dict(overlaying="y", side="right", range=[0, 100], dtick=25,
+                                           title={"text": "% avec incitation"}, showgrid=False,
+                                           ticksuffix=fmt.NNBSP + "%")}
     if campaign:
-        fig.add_annotation(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False, align="left",
-                           font=dict(color=RED, size=12))
-    return _layout(fig, "", "Trajets par mois")
+        more["annotations"] = [dict(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False,
+                                    align="left", font=dict(color=RED, size=12))]
+    return charts.figure(traces, _layout("", "Trajets par mois", **more))
 
 
 def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Figure:
@@ -553,6 +562,5 @@ def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Fig
                      hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f}\u202f%)<extra></extra>")
     else:
         hover = dict(hovertemplate=f"%{{x}} : %{{y:,d}} trajets ({SMALL_LABEL})<extra></extra>")
-    fig = go.Figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE, **hover))
-    fig.update_xaxes(title=x_title)
-    return _layout(fig, title, "Trajets")
+    return charts.figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE, **hover),
+                         _layout(title, "Trajets", xaxis={"title": {"text": x_title}}))

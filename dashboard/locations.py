@@ -327,30 +327,51 @@ def turnover_sentence(flows: pl.DataFrame) -> str:
 
 
 def bar_chart(frame: pl.DataFrame, x: str, y: str, *, colours: list[str] | str = "#000091",
-              text: list[str] | None = None, horizontal: bool = False, height: int = 300) -> go.Figure:
-    """A plain bar chart (French separators, no hover: the bars carry their labels)."""
+              text: list[str] | None = None, horizontal: bool = False, height: int = 300,
+              layout: dict[str, Any] | None = None) -> go.Figure:
+    """A plain bar chart (French separators, no hover: the bars carry their labels); `layout`: more of it
+    (axis titles, a line), built with the rest in one go (`charts.figure`)."""
     cats, vals = frame[x].to_list(), frame[y].to_list()
-    fig = go.Figure(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals,
-                           orientation="h" if horizontal else "v", marker_color=colours, text=text,
-                           textposition="auto", hoverinfo="skip"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-                      yaxis=dict(autorange="reversed") if horizontal else None)
+    spec: dict[str, Any] = dict(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white")
+    if horizontal:
+        spec["yaxis"] = {"autorange": "reversed"}
     if y == "part":  # shares: the value axis says "%"
-        (fig.update_xaxes if horizontal else fig.update_yaxes)(ticksuffix=fmt.NNBSP + "%")
-    return charts.french(fig)
+        axis = "xaxis" if horizontal else "yaxis"
+        spec[axis] = {**spec.get(axis, {}), "ticksuffix": fmt.NNBSP + "%"}
+    for key, value in (layout or {}).items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) and isinstance(spec.get(key), dict) else value
+    return charts.figure(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals,
+                                orientation="h" if horizontal else "v", marker_color=colours, text=text,
+                                textposition="auto", hoverinfo="skip"), spec)
+
+
+#: Classes of estimated nights from this one (`ordre`) lie above the 120-night cap: drawn red, right of the line.
+ABOVE_CAP = 5
+
+
+def nights_chart(nights: pl.DataFrame) -> go.Figure:
+    """Entire homes per class of estimated nights, the classes above 120 nights in red, the cap a dashed line."""
+    red, blue = "#E1000F", "#000091"
+    return bar_chart(
+        nights, "classe", "annonces", colours=[red if o >= ABOVE_CAP else blue for o in nights["ordre"]],
+        text=[fmt.number(n) for n in nights["annonces"]], height=320,
+        layout={"xaxis": {"title": {"text": "Nuitées estimées sur 12 mois (estimation)"}},
+                "yaxis": {"title": {"text": "Logements entiers"}},
+                "shapes": [{"type": "line", "x0": ABOVE_CAP - 0.5, "x1": ABOVE_CAP - 0.5, "xref": "x", "y0": 0,
+                            "y1": 1, "yref": "y domain", "line": {"color": red, "dash": "dash"}}],
+                "annotations": [{"showarrow": False, "text": "120 nuits", "x": ABOVE_CAP - 0.5, "xanchor": "center",
+                                 "xref": "x", "y": 1, "yanchor": "bottom", "yref": "y domain"}]})
 
 
 def turnover_chart(flows: pl.DataFrame) -> go.Figure:
     """Grouped bars per room type: listings present at both dates, appeared, disappeared."""
-    fig = go.Figure([
+    return charts.figure([
         go.Bar(name=label, x=flows["type_logement"].to_list(), y=flows[col].to_list(), marker_color=colour,
                text=[fmt.number(v) for v in flows[col]], textposition="auto", hoverinfo="skip")
         for col, label, colour in (("restees", "présentes aux deux dates", "#000091"),
                                    ("apparues", "apparues", "#18753C"), ("disparues", "disparues", "#E1000F"))
-    ])
-    fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
-                      legend=dict(orientation="h"))
-    return charts.french(fig)
+    ], dict(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+            legend=dict(orientation="h")))
 
 
 # -- listings and maps ----------------------------------------------------------------------------------

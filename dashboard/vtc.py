@@ -56,15 +56,14 @@ def series_chart(rows: pl.DataFrame, unit: str = "équipements") -> go.Figure:
     """Bars of the series; the estimate hatched, in grey, and labelled "estimation"."""
     colours = [GREY if n == "estime" else (BLUE if i == "taxis_bpe" else RED)
                for n, i in zip(rows["nature"], rows["indicateur"], strict=True)]
-    fig = go.Figure(go.Bar(
+    return charts.figure(go.Bar(
         x=rows["libelle"].to_list(), y=rows["valeur"].to_list(),
         marker={"color": colours, "pattern": {"shape": ["/" if n == "estime" else "" for n in rows["nature"]],
                                               "fillmode": "overlay", "fgcolor": "#FFFFFF"}},
         text=[fmt.number(v) for v in rows["valeur"]], textposition="outside",
         hovertemplate="%{x} : %{text} " + unit + "<extra></extra>",
-    ))
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title=unit, showlegend=False)
-    return charts.french(fig)
+    ), dict(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis={"title": {"text": unit}},
+            showlegend=False))
 
 
 def communes_of(territoires: pl.DataFrame, t: Territory) -> pl.DataFrame:

@@ -214,3 +214,124 @@ def test_equilibre_served_tables_equal_the_computation(data_dir, territoires):
     # France's départements: one row per département of the territories mart
     france = equilibre.scope_options(territoires, "france", resolve(territoires, "france", "FR").__dict__)[0]
     assert equilibre.served_table(france).height == territoires.filter(pl.col("niveau") == france.niveau).height
+
+
+def _carpool_layout_before(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    """`dashboard.covoiturage._layout` as it was: three validated updates, then `french` as it was."""
+    fig.update_layout(title=title, yaxis_title=y_title, height=340, margin=dict(l=10, r=10, t=50, b=10),
+                      plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"), legend=dict(orientation="h"))
+    fig.update_yaxes(gridcolor="#E5E5E5", tickformat=",d")
+    return french_before(fig)
+
+
+def test_carpool_charts_built_in_one_go_are_the_same(data_dir, territoires):
+    from dashboard import covoiturage as cov
+    from dashboard import fmt
+    from dashboard.territory import resolve
+
+    mensuel = pl.read_parquet(data_dir / "covoiturage" / "mensuel.parquet")
+    heures = pl.read_parquet(data_dir / "covoiturage" / "heures.parquet")
+    months = sorted(mensuel["mois"].unique().to_list())
+    period = cov.default_period(months)
+    for niveau, code in TERRITORIES:
+        t = resolve(territoires, niveau, code)
+        dist, _ = cov.distribution(heures, t, period, "heure")
+        total = dist["trajets"].sum() or 0
+        x = [f"{h} h" for h in dist["heure"].to_list()]
+        hover = (dict(customdata=[v / total * 100 for v in dist["trajets"].to_list()],
+                      hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f}\u202f%)<extra></extra>")
+                 if total >= cov.MIN_TRIPS_FOR_SHARE else
+                 dict(hovertemplate=f"%{{x}} : %{{y:,d}} trajets ({cov.SMALL_LABEL})<extra></extra>"))
+        before = go.Figure(go.Bar(x=x, y=dist["trajets"].to_list(), marker_color=cov.BLUE, **hover))
+        before.update_xaxes(title="Heure")
+        before = _carpool_layout_before(before, "Heure de départ", "Trajets")
+        assert cov.bar_chart(dist, "heure", "Heure de départ", "Heure").to_plotly_json() == before.to_plotly_json()
+
+        series = cov.monthly_series(mensuel, t, months)
+        for campaign in (None, "Campagne d'incitation de Bordeaux Métropole"):
+            labels = cov.short_months(series["mois"].to_list())
+            before = go.Figure()
+            before.add_bar(x=labels, y=series["trajets"].to_list(), name="Trajets",
+                           marker_color=[cov.BLUE if m in period.months else cov.GREY for m in series["mois"]],
+                           customdata=[fmt.month(m) for m in series["mois"]],
+                           hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>")
+            before.add_scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
+                               name="Part des trajets avec incitation (%)", mode="lines+markers",
+                               line=dict(color=cov.RED), hovertemplate="%{y:.1f}\u202f% avec incitation<extra></extra>")
+            before.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], dtick=25,
+                                             title="% avec incitation", showgrid=False, ticksuffix=fmt.NNBSP + "%"))
+            if campaign:
+                before.add_annotation(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False,
+                                      align="left", font=dict(color=cov.RED, size=12))
+            before = _carpool_layout_before(before, "", "Trajets par mois")
+            assert cov.monthly_chart(series, period, campaign).to_plotly_json() == before.to_plotly_json()
+
+
+def _bar_before(frame, x, y, *, colours="#000091", text=None, horizontal=False, height=300) -> go.Figure:
+    """`dashboard.locations.bar_chart` as it was (validated updates after the constructor)."""
+    cats, vals = frame[x].to_list(), frame[y].to_list()
+    fig = go.Figure(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals,
+                           orientation="h" if horizontal else "v", marker_color=colours, text=text,
+                           textposition="auto", hoverinfo="skip"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                      yaxis=dict(autorange="reversed") if horizontal else None)
+    if y == "part":
+        (fig.update_xaxes if horizontal else fig.update_yaxes)(ticksuffix="\u202f%")
+    return french_before(fig)
+
+
+def test_locations_and_vtc_charts_built_in_one_go_are_the_same(data_dir, territoires):
+    from dashboard import fmt
+    from dashboard.territory import resolve
+
+    detail = pl.read_parquet(data_dir / "locations" / "territoires.parquet")
+    nuitees = pl.read_parquet(data_dir / "locations" / "nuitees.parquet")
+    rotation = pl.read_parquet(data_dir / "locations" / "rotation.parquet")
+    bordeaux = resolve(territoires, "commune", "33063")
+    period = detail.filter(pl.col("code") == "33063")["instantane"].max()
+    row = loc.detail_row(detail, bordeaux, period)
+    rooms = loc.breakdown(row, loc.ROOM_TYPES).filter(pl.col("annonces") > 0)
+    assert rooms["annonces"].sum() == sum(int(row[c] or 0) for c, _ in loc.ROOM_TYPES) == row["annonces"]
+    hosts = loc.breakdown(row, loc.HOST_CLASSES)
+    for frame, y, kwargs in ((rooms, "annonces", dict(horizontal=True, text=[str(n) for n in rooms["annonces"]])),
+                             (hosts, "part", dict(colours=["#6A80DE", "#3042B2", "#000091", "#E1000F"])),
+                             (hosts, "part", dict(horizontal=True))):
+        assert loc.bar_chart(frame, "classe", y, **kwargs).to_plotly_json() == _bar_before(
+            frame, "classe", y, **kwargs).to_plotly_json()
+
+    nights = loc.nights_distribution(nuitees, bordeaux, period)
+    assert nights.height
+    before = _bar_before(nights, "classe", "annonces", colours=["#E1000F" if o >= 5 else "#000091"
+                                                                for o in nights["ordre"]],
+                         text=[fmt.number(n) for n in nights["annonces"]], height=320)
+    before.update_layout(xaxis_title="Nuitées estimées sur 12 mois (estimation)", yaxis_title="Logements entiers")
+    before.add_vline(x=4.5, line_dash="dash", line_color="#E1000F", annotation_text="120 nuits",
+                     annotation_position="top")
+    assert loc.nights_chart(nights).to_plotly_json() == before.to_plotly_json()
+
+    flows = loc.turnover(rotation, bordeaux, period)
+    assert flows.height
+    before = go.Figure([go.Bar(name=label, x=flows["type_logement"].to_list(), y=flows[col].to_list(),
+                               marker_color=colour, text=[fmt.number(v) for v in flows[col]], textposition="auto",
+                               hoverinfo="skip")
+                        for col, label, colour in (("restees", "présentes aux deux dates", "#000091"),
+                                                   ("apparues", "apparues", "#18753C"),
+                                                   ("disparues", "disparues", "#E1000F"))])
+    before.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+                         legend=dict(orientation="h"))
+    assert loc.turnover_chart(flows).to_plotly_json() == french_before(before).to_plotly_json()
+
+    ind = pl.read_parquet(data_dir / "indicateurs" / "vtc.parquet")
+    rows = v.series(ind, resolve(territoires, "commune", "06088"))
+    assert rows.height >= 2
+    colours = [v.GREY if n == "estime" else (v.BLUE if i == "taxis_bpe" else v.RED)
+               for n, i in zip(rows["nature"], rows["indicateur"], strict=True)]
+    before = go.Figure(go.Bar(
+        x=rows["libelle"].to_list(), y=rows["valeur"].to_list(),
+        marker={"color": colours, "pattern": {"shape": ["/" if n == "estime" else "" for n in rows["nature"]],
+                                              "fillmode": "overlay", "fgcolor": "#FFFFFF"}},
+        text=[fmt.number(x) for x in rows["valeur"]], textposition="outside",
+        hovertemplate="%{x} : %{text} équipements<extra></extra>"))
+    before.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="équipements",
+                         showlegend=False)
+    assert v.series_chart(rows).to_plotly_json() == french_before(before).to_plotly_json()

@@ -185,12 +185,7 @@ def covered() -> None:
     st.subheader("Nuitées estimées des logements entiers et plafond de 120 nuits")
     nights = loc.nights_distribution(data.table("locations/nuitees.parquet"), t, period, entire=True)
     if nights.height:
-        colours = ["#E1000F" if o >= 5 else "#000091" for o in nights["ordre"]]
-        fig = loc.bar_chart(nights, "classe", "annonces", colours=colours, text=[fmt.number(n) for n in nights["annonces"]],
-                  height=320)
-        fig.update_layout(xaxis_title="Nuitées estimées sur 12 mois (estimation)", yaxis_title="Logements entiers")
-        fig.add_vline(x=4.5, line_dash="dash", line_color="#E1000F", annotation_text="120 nuits",
-                      annotation_position="top")
+        fig = loc.nights_chart(nights)
         st.plotly_chart(fig, config={"displayModeBar": False})
         above = loc.value_of(mine_map, t, "str_part_entiers_plus_120_nuits")
         st.caption(
