@@ -204,6 +204,7 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=900, help="bound of each concurrent phase")
     ap.add_argument("--pages", nargs="*", help="a subset of pages (url paths)")
     ap.add_argument("--levels", nargs="*", help="a subset of the five territories' levels")
+    ap.add_argument("--logs", type=Path, help="keep the servers' logs in this folder (default: a temporary one)")
     ap.add_argument("--data", type=Path, help="OBSERVATOIRE_DATA for every server (default: each repo's data/)")
     ap.add_argument("--sequential-only", action="store_true",
                     help="cold and sequential phases only (server CPU per view; skips concurrency and memory)")
@@ -219,8 +220,10 @@ def main() -> int:
     print(f"load average at start: {load_average()}; {os.cpu_count()} CPUs", flush=True)
     figs = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        logs = args.logs or Path(tmp)  # the servers' logs: a failed view's traceback is there
+        logs.mkdir(parents=True, exist_ok=True)
         for repo in [ROOT, *args.repo]:
-            figs.append(measure(repo.resolve(), args, Path(tmp)))
+            figs.append(measure(repo.resolve(), args, logs))
     report(figs, args)
     return 1 if any(f.failures for f in figs) else 0
 

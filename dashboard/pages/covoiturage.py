@@ -224,7 +224,9 @@ box = (min(xs), min(ys), max(xs), max(ys)) if xs and t.niveau != "france" else m
 level, where = cov.outline_features(territoires, t)
 view = maps.view_for(box)
 view.pitch = 35  # arcs seen at an angle
-deck = cov.flow_deck(pairs, places, view, data.features(level, **where))
+# the same map for every view of this territory and period: built once per data version
+deck = data.per_version("carte_flux", (t, period), lambda: cov.flow_deck(pairs, places, view,
+                                                                        data.features(level, **where)))
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_flux")
 arcs = pairs.filter(pl.col("code_1") != pl.col("code_2")).height if pairs.height else 0
 st.caption(cov.flows_caption(arcs, places.height, period.label) + " "

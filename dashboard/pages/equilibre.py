@@ -170,9 +170,11 @@ feats = data.features(scope.niveau, codes)
 fills = {c: equilibre.bivariate_colour(a, b) for c, a, b in scope_rows.select("code", "classe_c", "classe_p").iter_rows()}
 extra = {c: f"collaboratif {fmt.number(a)} · plateformes {fmt.number(b)}" for c, a, b in
          scope_rows.select("code", "indice_collaboratif", "indice_plateformes").iter_rows()}
-deck = maps.choropleth(feats, dict(scope_rows.select("code", "indice_collaboratif").iter_rows()),
-                       dict(scope_rows.select("code", "nom").iter_rows()), value_label="Indice collaboratif",
-                       unit="", decimals=0, highlight=[t.code], fills=fills, extra_tooltip=extra, layer_id="territoires")
+# the same map for every view of this territory, scope and unticked components: built once per data version
+deck = data.per_version("eq_carte", (scope, frozenset(excluded), t.code), lambda: maps.choropleth(
+    feats, dict(scope_rows.select("code", "indice_collaboratif").iter_rows()),
+    dict(scope_rows.select("code", "nom").iter_rows()), value_label="Indice collaboratif", unit="", decimals=0,
+    highlight=[t.code], fills=fills, extra_tooltip=extra, layer_id="territoires"))
 layout.clickable_map(deck, t, scope.niveau, key="eq_carte")
 legend_col, note_col = st.columns([1, 2])
 with legend_col:

@@ -58,8 +58,10 @@ def coverage(ids: tuple[str, ...], version: str) -> dict | None:  # version: the
     return tl.coverage_area(lieux.filter(pl.col("identifiant").is_in(list(ids))))
 
 
-deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires,
-                    coverage=coverage(tuple(sorted(around["identifiant"])), data.version()), box=box)
+# the same map for every view of this territory: built once per data version
+deck = data.per_version("carte_tiers_lieux", t, lambda: tl.place_map(
+    outline, around, set(mine["identifiant"].to_list()), territoires,
+    coverage=coverage(tuple(sorted(around["identifiant"])), data.version()), box=box))
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_tiers_lieux")
 layout.map_legend(tl.legend_items(), round_marks=True)
 st.caption(

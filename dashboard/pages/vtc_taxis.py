@@ -50,8 +50,10 @@ meta = catalogue.filter(pl.col("indicateur") == indicator).row(0, named=True)
 if around.height:
     feats = data.features(map_level, tuple(sorted(around["code"])))
     names = dict(around.select("code", "nom").iter_rows())
-    deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
-                           decimals=meta["decimales"], highlight=[t.code])
+    # the same map for every view of this territory and indicator: built once per data version
+    deck = data.per_version("carte_vtc", (t, indicator), lambda: maps.choropleth(
+        feats, values, names, value_label=meta["libelle"], unit=meta["unite"], decimals=meta["decimales"],
+        highlight=[t.code]))
     layout.clickable_map(deck, t, map_level, key="carte_vtc")
     layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"], codes=around["code"].to_list()))
     natures = set(values_df["nature"].to_list())
