@@ -50,6 +50,8 @@ class Figures:
     times: dict[str, list[float]] = field(default_factory=dict)  # page -> view seconds, concurrent
     concurrent_cpu_per_view: float = float("nan")
     concurrent_wall: float = 0.0
+    concurrent_server_cpu: float = 0.0  # s of CPU the server used during the concurrent phase
+    concurrent_machine_cpu: float = 0.0  # s of CPU all processes used then (browsers, driver, neighbours)
     rss_start: float = 0.0
     rss_series: list[tuple[int, float]] = field(default_factory=list)  # (views so far, MB)
     rss_released: float = float("nan")
@@ -63,6 +65,13 @@ class Figures:
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time all processes of the machine have used (busy jiffies of /proc/stat, every core), in seconds."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / sl.CLOCK_TICKS
 
 
 def session_metrics(server: sl.Server) -> str:
@@ -113,11 +122,13 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
         per = -(-len(views) // args.sessions)
         sessions = [views[i * per:(i + 1) * per] for i in range(args.sessions)]
         sessions = [s for s in sessions if s]
-        c0 = server.cpu_seconds()
+        c0, m0 = server.cpu_seconds(), machine_cpu_seconds()
         with sl.HealthWatch(server) as health:
             r = sl.drive(server.base, sessions, view_timeout=args.view_timeout, max_seconds=args.max_seconds)
         done = [v for v in r.views if v.seconds is not None and not v.error]
-        fig.concurrent_cpu_per_view = (server.cpu_seconds() - c0) / max(1, len(done))
+        fig.concurrent_server_cpu = server.cpu_seconds() - c0
+        fig.concurrent_machine_cpu = machine_cpu_seconds() - m0
+        fig.concurrent_cpu_per_view = fig.concurrent_server_cpu / max(1, len(done))
         fig.concurrent_wall = r.wall
         for v in done:
             fig.times.setdefault(v.page, []).append(v.seconds)
@@ -162,6 +173,14 @@ def report(figs: list[Figures], args: argparse.Namespace) -> None:
             for f in figs))
     print(f"{'MEDIAN (goal <= 150)':<24}" + "".join(f"{ms(f.median_cpu):>20}" for f in figs))
     print(f"{'concurrent: CPU / view':<24}" + "".join(f"{ms(f.concurrent_cpu_per_view):>20}" for f in figs))
+    if any(f.concurrent_wall for f in figs):
+        # where the two cores went while the sessions ran: the server, and everything else (the load's own
+        # browsers and their driver, and any neighbour's job); "capacity" is cores x the phase's duration
+        print("\nConcurrent phase, CPU seconds: server / all processes / capacity (cores x wall):")
+        for f in figs:
+            cap = (os.cpu_count() or 1) * f.concurrent_wall
+            print(f"  {f.repo.name}: {f.concurrent_server_cpu:.1f} / {f.concurrent_machine_cpu:.1f} / {cap:.1f} s "
+                  f"(server {f.concurrent_server_cpu / max(f.concurrent_machine_cpu, 1e-9):.0%} of the CPU used)")
 
     print(f"\nView time with {args.sessions} concurrent sessions, p50 / p95 ms (goal p95 < 2000), and cold (France):")
     for page in pages:

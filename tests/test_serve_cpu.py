@@ -335,3 +335,27 @@ def test_locations_and_vtc_charts_built_in_one_go_are_the_same(data_dir, territo
     before.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="équipements",
                          showlegend=False)
     assert v.series_chart(rows).to_plotly_json() == french_before(before).to_plotly_json()
+
+
+def test_listing_records_by_columns_equal_the_row_loop(data_dir):
+    from dashboard import fmt
+
+    annonces = pl.read_parquet(data_dir / "locations" / "annonces.parquet")
+    period = annonces["instantane"].max()
+    # a city's listings, plus rows without name, price or status (what the row loop handled one by one)
+    listings = annonces.filter((pl.col("instantane") == period) & (pl.col("code_commune") == "33063"))
+    odd = listings.head(3).with_columns(nom=pl.Series([None, "", "<b>x</b>"], dtype=pl.String),
+                                        prix=pl.lit(None, listings.schema["prix"]),
+                                        statut_numero=pl.Series([None, "valide", "autre"], dtype=pl.String))
+    listings = pl.concat([listings, odd])
+    before = [
+        {"n": r["nom"] or "(sans titre)", "t": r["type_logement"],
+         "p": fmt.with_unit(r["prix"], "€ par nuit", 0) if r["prix"] is not None else "prix non affiché",
+         "r": loc.LICENCE_LABELS.get(r["statut_numero"], "inconnu"), "x": r["longitude"], "y": r["latitude"]}
+        for r in listings.iter_rows(named=True)
+    ]
+    deck = json.loads(loc.points_deck(listings).to_json())
+    records = next(layer["data"] for layer in deck["layers"] if layer["id"] == "annonces")
+    assert records == json.loads(json.dumps(before))
+    assert len(records) == listings.height and records[-3]["n"] == records[-2]["n"] == "(sans titre)"
+    assert records[-1]["r"] == "inconnu" and records[-2]["r"] == loc.LICENCE_LABELS["valide"]
