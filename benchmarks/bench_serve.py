@@ -52,6 +52,9 @@ class Figures:
     concurrent_wall: float = 0.0
     concurrent_server_cpu: float = 0.0  # s of CPU the server used during the concurrent phase
     concurrent_machine_cpu: float = 0.0  # s of CPU all processes used then (browsers, driver, neighbours)
+    #: page -> wall seconds of each script run that finished on the server during the concurrent phase
+    #: (`dashboard.guard` writes them when OBSERVATOIRE_RUN_TIMES is set; a commit without it: none)
+    script_runs: dict[str, list[float]] = field(default_factory=dict)
     rss_start: float = 0.0
     rss_series: list[tuple[int, float]] = field(default_factory=list)  # (views so far, MB)
     rss_released: float = float("nan")
@@ -74,6 +77,18 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / sl.CLOCK_TICKS
 
 
+def script_runs(path: Path, since: float) -> dict[str, list[float]]:
+    """page -> wall seconds of the script runs that finished ("fini") on the server since `since` (epoch)."""
+    out: dict[str, list[float]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        start, page, wall, _cpu, status = line.split("\t")
+        if float(start) >= since and status == "fini":
+            out.setdefault(page, []).append(float(wall))
+    return out
+
+
 def session_metrics(server: sl.Server) -> str:
     """Session counts from /_stcore/metrics, when the server reports them."""
     try:
@@ -87,6 +102,9 @@ def session_metrics(server: sl.Server) -> str:
 def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
     fig = Figures(repo)
     env = {"OBSERVATOIRE_DATA": str(args.data)} if args.data else {}
+    runs_file = workdir / f"runs-{repo.name}.tsv"
+    runs_file.unlink(missing_ok=True)
+    env["OBSERVATOIRE_RUN_TIMES"] = str(runs_file)
     server = sl.start_server(repo, log=workdir / f"server-{repo.name}.log", env=env,
                              extra=["--server.disconnectedSessionTTL", str(args.session_ttl)])
     try:
@@ -122,9 +140,10 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
         per = -(-len(views) // args.sessions)
         sessions = [views[i * per:(i + 1) * per] for i in range(args.sessions)]
         sessions = [s for s in sessions if s]
-        c0, m0 = server.cpu_seconds(), machine_cpu_seconds()
+        c0, m0, since = server.cpu_seconds(), machine_cpu_seconds(), time.time()
         with sl.HealthWatch(server) as health:
             r = sl.drive(server.base, sessions, view_timeout=args.view_timeout, max_seconds=args.max_seconds)
+        fig.script_runs = script_runs(runs_file, since)
         done = [v for v in r.views if v.seconds is not None and not v.error]
         fig.concurrent_server_cpu = server.cpu_seconds() - c0
         fig.concurrent_machine_cpu = machine_cpu_seconds() - m0
@@ -189,6 +208,21 @@ def report(figs: list[Figures], args: argparse.Namespace) -> None:
             t = f.times.get(page, [])
             cells.append(f"{ms(sl.percentile(t, 50))} / {ms(sl.percentile(t, 95))} ({ms(f.cold.get(page, float('nan')))})")
         print(f"{page:<24}" + "".join(f"{c:>28}" for c in cells))
+
+    if any(f.script_runs for f in figs):
+        print(f"\nScript runs on the server with {args.sessions} concurrent sessions (from the entry script's header "
+              "to the page's end, as dashboard.guard times them; '-': a commit that does not record them), "
+              "p50 / p95 ms (runs):")
+        for page in pages:
+            cells = []
+            for f in figs:
+                t = f.script_runs.get(page, [])
+                cells.append(f"{ms(sl.percentile(t, 50))} / {ms(sl.percentile(t, 95))} ({len(t)})" if t else "-")
+            print(f"{page:<24}" + "".join(f"{c:>28}" for c in cells))
+        for f in figs:
+            every = [x for t in f.script_runs.values() for x in t]
+            if every:
+                print(f"  {f.repo.name}: all runs p95 {ms(sl.percentile(every, 95))} ms over {len(every)} runs")
 
     print("\nLargest websocket message for France, MB (goal < 1.5):")
     for page in pages:

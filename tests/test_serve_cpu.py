@@ -359,3 +359,20 @@ def test_listing_records_by_columns_equal_the_row_loop(data_dir):
     assert records == json.loads(json.dumps(before))
     assert len(records) == listings.height and records[-3]["n"] == records[-2]["n"] == "(sans titre)"
     assert records[-1]["r"] == "inconnu" and records[-2]["r"] == loc.LICENCE_LABELS["valide"]
+
+
+def test_script_runs_are_timed_when_asked(app, tmp_path, monkeypatch):
+    from dashboard import guard
+
+    runs = tmp_path / "runs.tsv"
+    monkeypatch.setenv(guard.RUN_TIMES_ENV, str(runs))
+    at = app("dashboard/pages/dictionnaire.py", niveau="departement", code="33")
+    assert not at.exception
+    lines = [line.split("\t") for line in runs.read_text(encoding="utf-8").splitlines()]
+    # run_app runs the default page bare, then the dictionary: two finished runs, each timed
+    assert [(page, status) for _, page, _, _, status in lines] == [("mon-territoire", "fini"),
+                                                                   ("dictionnaire", "fini")]
+    assert all(0 < float(wall) < 120 and float(cpu) >= 0 for _, _, wall, cpu, _ in lines)
+    monkeypatch.delenv(guard.RUN_TIMES_ENV)
+    app("dashboard/pages/dictionnaire.py")
+    assert len(runs.read_text(encoding="utf-8").splitlines()) == 2  # unset: nothing written
