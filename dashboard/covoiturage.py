@@ -313,8 +313,25 @@ def _places_index(territoires: pl.DataFrame, etranger: pl.DataFrame, niveau: str
     return pl.concat([level, foreign], how="vertical_relaxed")
 
 
+def pair_sums(flux: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """Every origin-destination pair's journeys and passengers summed over the period (`flows`' sums, before
+    it keeps the territory's pairs: a pair's sum does not depend on which pairs are kept)."""
+    return flux.filter(pl.col("mois").is_in(list(period.months))).group_by("niveau", "code_1", "code_2").agg(
+        pl.col("trajets").cast(pl.Int64).sum(), pl.col("passagers").cast(pl.Int64).sum())
+
+
+def pair_sums_of(period: Period) -> pl.DataFrame:
+    """`pair_sums` of the served flows, once per data version and period (shared, read-only)."""
+    return _pair_sums_of(data.version(), period)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pair_sums_of(v: str, period: Period) -> pl.DataFrame:
+    return pair_sums(data.table("covoiturage/flux.parquet", v), period)
+
+
 def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame, t: Territory, period: Period,
-          limit: int | None = None) -> pl.DataFrame:
+          limit: int | None = None, sums: pl.DataFrame | None = None) -> pl.DataFrame:
     """The territory's origin-destination pairs over the period, with names and coordinates, largest first.
 
     Communes and arrondissements: pairs of communes with an end in the (parent) commune.
@@ -322,8 +339,10 @@ def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame,
     régions: pairs of EPCI with an end in the territory; France: the largest pairs of EPCI.
     Each month keeps only pairs of 10 passengers or more (the observatory's rule): over a
     quarter or a year, the sums are those of the months where the pair reached the threshold.
+    `sums`: the period's `pair_sums` (else summed here from `flux`).
     """
-    rows = flux.filter(pl.col("mois").is_in(list(period.months)))
+    # `sums`: the period's `pair_sums`, to pick from (summed again below: one row a pair, the same sums)
+    rows = sums if sums is not None else flux.filter(pl.col("mois").is_in(list(period.months)))
     com = rows.filter(pl.col("niveau") == "commune")
     epci = rows.filter(pl.col("niveau") == "epci")
     def touches(codes: list[str]) -> pl.Expr:

@@ -376,3 +376,27 @@ def test_script_runs_are_timed_when_asked(app, tmp_path, monkeypatch):
     monkeypatch.delenv(guard.RUN_TIMES_ENV)
     app("dashboard/pages/dictionnaire.py")
     assert len(runs.read_text(encoding="utf-8").splitlines()) == 2  # unset: nothing written
+
+
+def test_carpool_flows_from_the_period_sums_equal_the_flows(data_dir, territoires):
+    from dashboard import covoiturage as cov
+    from dashboard.territory import resolve
+
+    flux = pl.read_parquet(data_dir / "covoiturage" / "flux.parquet")
+    etranger = pl.read_parquet(data_dir / "covoiturage" / "etranger.parquet")
+    months = sorted(flux["mois"].unique().to_list())
+    options = cov.periods(months)
+    for period in (cov.default_period(months), options["mois"][0]):
+        sums = cov.pair_sums(flux, period)
+        for niveau, code in TERRITORIES:
+            t = resolve(territoires, niveau, code)
+            limit = cov.FLOW_LIMITS[niveau]
+            picked = cov.flows(flux, territoires, etranger, t, period, limit=limit, sums=sums)
+            assert picked.equals(cov.flows(flux, territoires, etranger, t, period, limit=limit)), (niveau, period)
+    # a real sum: France's largest EPCI pair over the default period, summed here from the monthly rows
+    period = cov.default_period(months)
+    top = cov.flows(flux, territoires, etranger, resolve(territoires, "france", "FR"), period, limit=1,
+                    sums=cov.pair_sums(flux, period)).row(0, named=True)
+    assert top["passagers"] == flux.filter((pl.col("niveau") == "epci") & (pl.col("code_1") == top["code_1"])
+                                           & (pl.col("code_2") == top["code_2"])
+                                           & pl.col("mois").is_in(list(period.months)))["passagers"].sum()

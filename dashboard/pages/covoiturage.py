@@ -213,7 +213,8 @@ else:
 
 # -- flows and places -------------------------------------------------------------------------
 st.subheader("Flux de covoiturage et lieux de covoiturage")
-pairs = cov.flows(flux, territoires, etranger, t, period, limit=cov.FLOW_LIMITS[t.niveau])
+pairs = cov.flows(flux, territoires, etranger, t, period, limit=cov.FLOW_LIMITS[t.niveau],
+                  sums=cov.pair_sums_of(period))  # every pair summed once per data version and period
 places = cov.places_for(aires, t)
 xs = [*pairs["longitude_1"].drop_nulls().to_list(), *pairs["longitude_2"].drop_nulls().to_list(),
       *places["longitude"].to_list()] if pairs.height else places["longitude"].to_list()
