@@ -50,6 +50,11 @@ class Figures:
     times: dict[str, list[float]] = field(default_factory=dict)  # page -> view seconds, concurrent
     concurrent_cpu_per_view: float = float("nan")
     concurrent_wall: float = 0.0
+    concurrent_server_cpu: float = 0.0  # s of CPU the server used during the concurrent phase
+    concurrent_machine_cpu: float = 0.0  # s of CPU all processes used then (browsers, driver, neighbours)
+    #: page -> wall seconds of each script run that finished on the server during the concurrent phase
+    #: (`dashboard.guard` writes them when OBSERVATOIRE_RUN_TIMES is set; a commit without it: none)
+    script_runs: dict[str, list[float]] = field(default_factory=dict)
     rss_start: float = 0.0
     rss_series: list[tuple[int, float]] = field(default_factory=list)  # (views so far, MB)
     rss_released: float = float("nan")
@@ -65,6 +70,25 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time all processes of the machine have used (busy jiffies of /proc/stat, every core), in seconds."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / sl.CLOCK_TICKS
+
+
+def script_runs(path: Path, since: float) -> dict[str, list[float]]:
+    """page -> wall seconds of the script runs that finished ("fini") on the server since `since` (epoch)."""
+    out: dict[str, list[float]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        start, page, wall, _cpu, status = line.split("\t")
+        if float(start) >= since and status == "fini":
+            out.setdefault(page, []).append(float(wall))
+    return out
+
+
 def session_metrics(server: sl.Server) -> str:
     """Session counts from /_stcore/metrics, when the server reports them."""
     try:
@@ -78,6 +102,9 @@ def session_metrics(server: sl.Server) -> str:
 def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
     fig = Figures(repo)
     env = {"OBSERVATOIRE_DATA": str(args.data)} if args.data else {}
+    runs_file = workdir / f"runs-{repo.name}.tsv"
+    runs_file.unlink(missing_ok=True)
+    env["OBSERVATOIRE_RUN_TIMES"] = str(runs_file)
     server = sl.start_server(repo, log=workdir / f"server-{repo.name}.log", env=env,
                              extra=["--server.disconnectedSessionTTL", str(args.session_ttl)])
     try:
@@ -113,11 +140,14 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
         per = -(-len(views) // args.sessions)
         sessions = [views[i * per:(i + 1) * per] for i in range(args.sessions)]
         sessions = [s for s in sessions if s]
-        c0 = server.cpu_seconds()
+        c0, m0, since = server.cpu_seconds(), machine_cpu_seconds(), time.time()
         with sl.HealthWatch(server) as health:
             r = sl.drive(server.base, sessions, view_timeout=args.view_timeout, max_seconds=args.max_seconds)
+        fig.script_runs = script_runs(runs_file, since)
         done = [v for v in r.views if v.seconds is not None and not v.error]
-        fig.concurrent_cpu_per_view = (server.cpu_seconds() - c0) / max(1, len(done))
+        fig.concurrent_server_cpu = server.cpu_seconds() - c0
+        fig.concurrent_machine_cpu = machine_cpu_seconds() - m0
+        fig.concurrent_cpu_per_view = fig.concurrent_server_cpu / max(1, len(done))
         fig.concurrent_wall = r.wall
         for v in done:
             fig.times.setdefault(v.page, []).append(v.seconds)
@@ -162,6 +192,14 @@ def report(figs: list[Figures], args: argparse.Namespace) -> None:
             for f in figs))
     print(f"{'MEDIAN (goal <= 150)':<24}" + "".join(f"{ms(f.median_cpu):>20}" for f in figs))
     print(f"{'concurrent: CPU / view':<24}" + "".join(f"{ms(f.concurrent_cpu_per_view):>20}" for f in figs))
+    if any(f.concurrent_wall for f in figs):
+        # where the two cores went while the sessions ran: the server, and everything else (the load's own
+        # browsers and their driver, and any neighbour's job); "capacity" is cores x the phase's duration
+        print("\nConcurrent phase, CPU seconds: server / all processes / capacity (cores x wall):")
+        for f in figs:
+            cap = (os.cpu_count() or 1) * f.concurrent_wall
+            print(f"  {f.repo.name}: {f.concurrent_server_cpu:.1f} / {f.concurrent_machine_cpu:.1f} / {cap:.1f} s "
+                  f"(server {f.concurrent_server_cpu / max(f.concurrent_machine_cpu, 1e-9):.0%} of the CPU used)")
 
     print(f"\nView time with {args.sessions} concurrent sessions, p50 / p95 ms (goal p95 < 2000), and cold (France):")
     for page in pages:
@@ -170,6 +208,21 @@ def report(figs: list[Figures], args: argparse.Namespace) -> None:
             t = f.times.get(page, [])
             cells.append(f"{ms(sl.percentile(t, 50))} / {ms(sl.percentile(t, 95))} ({ms(f.cold.get(page, float('nan')))})")
         print(f"{page:<24}" + "".join(f"{c:>28}" for c in cells))
+
+    if any(f.script_runs for f in figs):
+        print(f"\nScript runs on the server with {args.sessions} concurrent sessions (from the entry script's header "
+              "to the page's end, as dashboard.guard times them; '-': a commit that does not record them), "
+              "p50 / p95 ms (runs):")
+        for page in pages:
+            cells = []
+            for f in figs:
+                t = f.script_runs.get(page, [])
+                cells.append(f"{ms(sl.percentile(t, 50))} / {ms(sl.percentile(t, 95))} ({len(t)})" if t else "-")
+            print(f"{page:<24}" + "".join(f"{c:>28}" for c in cells))
+        for f in figs:
+            every = [x for t in f.script_runs.values() for x in t]
+            if every:
+                print(f"  {f.repo.name}: all runs p95 {ms(sl.percentile(every, 95))} ms over {len(every)} runs")
 
     print("\nLargest websocket message for France, MB (goal < 1.5):")
     for page in pages:
@@ -204,6 +257,7 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=900, help="bound of each concurrent phase")
     ap.add_argument("--pages", nargs="*", help="a subset of pages (url paths)")
     ap.add_argument("--levels", nargs="*", help="a subset of the five territories' levels")
+    ap.add_argument("--logs", type=Path, help="keep the servers' logs in this folder (default: a temporary one)")
     ap.add_argument("--data", type=Path, help="OBSERVATOIRE_DATA for every server (default: each repo's data/)")
     ap.add_argument("--sequential-only", action="store_true",
                     help="cold and sequential phases only (server CPU per view; skips concurrency and memory)")
@@ -219,8 +273,10 @@ def main() -> int:
     print(f"load average at start: {load_average()}; {os.cpu_count()} CPUs", flush=True)
     figs = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        logs = args.logs or Path(tmp)  # the servers' logs: a failed view's traceback is there
+        logs.mkdir(parents=True, exist_ok=True)
         for repo in [ROOT, *args.repo]:
-            figs.append(measure(repo.resolve(), args, Path(tmp)))
+            figs.append(measure(repo.resolve(), args, logs))
     report(figs, args)
     return 1 if any(f.failures for f in figs) else 0
 

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import fmt
-from dashboard.territory import Territory
+from dashboard.territory import Territory, rows_of
 from etl import periods
 
 
@@ -119,8 +119,8 @@ def comparables(territoires: pl.DataFrame, t: Territory, k: int = 10, table: pl.
     rows = rows.filter(pl.col("code_pair").is_not_null() & (pl.col("rang") <= k))
     if rows.height == 0:
         return territoires.head(0)
-    order = rows.select(pl.col("niveau_pair").alias("niveau"), pl.col("code_pair").alias("code"), "rang")
-    return territoires.join(order, on=["niveau", "code"], how="inner").sort("rang").drop("rang")
+    order = rows.sort("rang", maintain_order=True).select("niveau_pair", "code_pair").iter_rows()
+    return rows_of(territoires, list(order))
 
 
 def peer_summary(t: Territory, territoires: pl.DataFrame | None = None, table: pl.DataFrame | None = None) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 import pydeck as pdk
+import streamlit as st
 
-from dashboard import charts, fmt, maps
+from dashboard import charts, data, fmt, maps
 from dashboard.territory import Territory
 from etl import covoiturage as cv
 from etl import periods as etl_periods
@@ -165,22 +167,88 @@ def with_population(df: pl.DataFrame, territoires: pl.DataFrame) -> pl.DataFrame
         .alias("trajets_pour_1000_hab"))
 
 
-def figures(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period) -> dict | None:
-    """The territory's figures for the period, or None when it has no journey ("pas de donnée")."""
-    df = with_population(period_sums(mensuel, [t.key], period), territoires)
+@dataclass(frozen=True)
+class PeriodSums:
+    """The summed columns of every territory for one period, sorted by territory, with each territory's row:
+    built once per data version and period (`period_sums_of`); a view picks its rows (`rows`)."""
+
+    sums: pl.DataFrame
+    index: dict[tuple[str, str], int]
+    territoires: pl.DataFrame
+
+    def rows(self, keys: list[tuple[str, str]]) -> pl.DataFrame:
+        """`with_population(period_sums(mensuel, keys, period))`, the rows of `keys` with journeys, in the order
+        of `keys`. The rates are computed here, on the rows picked, as `period_sums` computes them."""
+        picks = [i for i in (self.index.get(k) for k in keys) if i is not None]
+        summed = self.sums[picks] if picks else self.sums.head(0)
+        return with_population(hide_small_shares(summed.with_columns(cv.rates())), self.territoires)
+
+
+def all_period_sums(mensuel: pl.DataFrame, territoires: pl.DataFrame, period: Period) -> PeriodSums:
+    """`PeriodSums` of every territory of `mensuel` (the sums of `period_sums`, without the keys)."""
+    rows = mensuel.filter(pl.col("mois").is_in(list(period.months)))
+    summed = rows.group_by("niveau", "code").agg(
+        *[pl.col(c).cast(pl.Int64).sum() for c in cv.SUMS], pl.len().alias("mois_presents"),
+        (pl.col("nature") == "simule").any().alias("simule"),
+    ).sort("niveau", "code")
+    return PeriodSums(summed, {k: i for i, k in enumerate(zip(summed["niveau"], summed["code"], strict=True))},
+                      territoires)
+
+
+def period_sums_of(period: Period) -> PeriodSums:
+    """`all_period_sums` of the served data, built once per data version and period (shared, read-only):
+    a view's figures, comparison and top communes summed the monthly table per view (about 60 ms)."""
+    return _period_sums_of(data.version(), period)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _period_sums_of(v: str, period: Period) -> PeriodSums:
+    return all_period_sums(data.table("covoiturage/mensuel.parquet", v), data.territoires(), period)
+
+
+def territory_rows(relative: str, t: Territory) -> pl.DataFrame:
+    """`t`'s rows of a carpool table (`covoiturage/mensuel.parquet`, `heures`, `distances`): a slice of the
+    table sorted once per data version (`data.indexed_table`), where a view filtered the whole table."""
+    table, index = data.indexed_table(relative)
+    span = index.get(t.key)
+    return table.slice(*span) if span else table.head(0)
+
+
+def available_months() -> list[str]:
+    """The months of the monthly table, in calendar order (typed), once per data version."""
+    return _available_months(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _available_months(v: str) -> list[str]:
+    return etl_periods.sort(data.table("covoiturage/mensuel.parquet", v)["mois"].unique().to_list())
+
+
+def figures(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period,
+            sums: PeriodSums | None = None) -> dict | None:
+    """The territory's figures for the period, or None when it has no journey ("pas de donnée").
+
+    `sums`: the period's `PeriodSums`, to pick from (else computed from `mensuel`)."""
+    df = sums.rows([t.key]) if sums is not None else with_population(period_sums(mensuel, [t.key], period), territoires)
     return df.row(0, named=True) if df.height else None
 
 
 def comparison(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, chain: list[Territory],
-               peers: pl.DataFrame, period: Period) -> pl.DataFrame:
-    """Rows: the territory, its parents, and the median of comparable territories, for the period."""
+               peers: pl.DataFrame, period: Period, sums: PeriodSums | None = None) -> pl.DataFrame:
+    """Rows: the territory, its parents, and the median of comparable territories, for the period.
+
+    `sums`: the period's `PeriodSums`, to pick from (else computed from `mensuel`)."""
     keys = [t.key, *[p.key for p in chain]]
-    df = with_population(period_sums(mensuel, keys, period), territoires)
-    order = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys], "_o": range(len(keys))})
-    df = df.join(order, on=["niveau", "code"]).sort("_o").drop("_o")
+    if sums is not None:
+        df = sums.rows(keys)
+    else:
+        df = with_population(period_sums(mensuel, keys, period), territoires)
+        order = pl.DataFrame({"niveau": [k[0] for k in keys], "code": [k[1] for k in keys], "_o": range(len(keys))})
+        df = df.join(order, on=["niveau", "code"]).sort("_o").drop("_o")
     if peers.height:
-        peer_df = with_population(period_sums(mensuel, list(zip(peers["niveau"], peers["code"], strict=True)), period),
-                                  territoires)
+        peer_keys = list(zip(peers["niveau"], peers["code"], strict=True))
+        peer_df = (sums.rows(peer_keys) if sums is not None
+                   else with_population(period_sums(mensuel, peer_keys, period), territoires))
         if peer_df.height:
             # a share's median takes the peers with enough trips only (the others' shares are null)
             med = peer_df.select([pl.col(c).median() for c in ("trajets_pour_1000_hab", "part_interne",
@@ -245,8 +313,25 @@ def _places_index(territoires: pl.DataFrame, etranger: pl.DataFrame, niveau: str
     return pl.concat([level, foreign], how="vertical_relaxed")
 
 
+def pair_sums(flux: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """Every origin-destination pair's journeys and passengers summed over the period (`flows`' sums, before
+    it keeps the territory's pairs: a pair's sum does not depend on which pairs are kept)."""
+    return flux.filter(pl.col("mois").is_in(list(period.months))).group_by("niveau", "code_1", "code_2").agg(
+        pl.col("trajets").cast(pl.Int64).sum(), pl.col("passagers").cast(pl.Int64).sum())
+
+
+def pair_sums_of(period: Period) -> pl.DataFrame:
+    """`pair_sums` of the served flows, once per data version and period (shared, read-only)."""
+    return _pair_sums_of(data.version(), period)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pair_sums_of(v: str, period: Period) -> pl.DataFrame:
+    return pair_sums(data.table("covoiturage/flux.parquet", v), period)
+
+
 def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame, t: Territory, period: Period,
-          limit: int | None = None) -> pl.DataFrame:
+          limit: int | None = None, sums: pl.DataFrame | None = None) -> pl.DataFrame:
     """The territory's origin-destination pairs over the period, with names and coordinates, largest first.
 
     Communes and arrondissements: pairs of communes with an end in the (parent) commune.
@@ -254,8 +339,10 @@ def flows(flux: pl.DataFrame, territoires: pl.DataFrame, etranger: pl.DataFrame,
     régions: pairs of EPCI with an end in the territory; France: the largest pairs of EPCI.
     Each month keeps only pairs of 10 passengers or more (the observatory's rule): over a
     quarter or a year, the sums are those of the months where the pair reached the threshold.
+    `sums`: the period's `pair_sums` (else summed here from `flux`).
     """
-    rows = flux.filter(pl.col("mois").is_in(list(period.months)))
+    # `sums`: the period's `pair_sums`, to pick from (summed again below: one row a pair, the same sums)
+    rows = sums if sums is not None else flux.filter(pl.col("mois").is_in(list(period.months)))
     com = rows.filter(pl.col("niveau") == "commune")
     epci = rows.filter(pl.col("niveau") == "epci")
     def touches(codes: list[str]) -> pl.Expr:
@@ -313,8 +400,10 @@ def top_pairs(pairs: pl.DataFrame, n: int = 10) -> pl.DataFrame:
 
 
 def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory, period: Period,
-                 n: int = 10) -> pl.DataFrame:
-    """Communes of the territory with the most journeys over the period (none for a commune)."""
+                 n: int = 10, sums: PeriodSums | None = None) -> pl.DataFrame:
+    """Communes of the territory with the most journeys over the period (none for a commune).
+
+    `sums`: the period's `PeriodSums`, to pick from (else computed from `mensuel`)."""
     communes = territoires.filter(pl.col("niveau") == "commune")
     if t.niveau == "epci":
         communes = communes.filter(pl.col("code_epci") == t.code)
@@ -325,8 +414,8 @@ def top_communes(mensuel: pl.DataFrame, territoires: pl.DataFrame, t: Territory,
     elif t.niveau != "france":
         return communes.head(0)
     keys = [("commune", c) for c in communes["code"].to_list()]
-    sums = with_population(period_sums(mensuel, keys, period), territoires)
-    return sums.sort(["trajets", "code"], descending=[True, False]).head(n)
+    rows = sums.rows(keys) if sums is not None else with_population(period_sums(mensuel, keys, period), territoires)
+    return rows.sort(["trajets", "code"], descending=[True, False]).head(n)
 
 
 def zero_months_sentence(months: int, simulated: bool) -> str:
@@ -439,11 +528,17 @@ def flow_deck(pairs: pl.DataFrame, places: pl.DataFrame, view: pdk.ViewState,
 
 
 # -- charts -----------------------------------------------------------------------------------
-def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
-    fig.update_layout(title=title, yaxis_title=y_title, height=340, margin=dict(l=10, r=10, t=50, b=10),
-                      plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"), legend=dict(orientation="h"))
-    fig.update_yaxes(gridcolor="#E5E5E5", tickformat=",d")
-    return charts.french(fig)
+def _layout(title: str, y_title: str, **more: Any) -> dict[str, Any]:
+    """The carpool charts' layout: title, height, margins, white background, a grey grid, whole numbers on
+    every y axis (`more`: a second axis, annotations)."""
+    grid = {"gridcolor": "#E5E5E5", "tickformat": ",d"}
+    layout: dict[str, Any] = dict(title={"text": title}, height=340, margin=dict(l=10, r=10, t=50, b=10),
+                                  plot_bgcolor="white", font=dict(family="Marianne, Arial, sans-serif"),
+                                  legend=dict(orientation="h"), **more)
+    layout["yaxis"] = {"title": {"text": y_title}, **layout.get("yaxis", {}), **grid}
+    for name in [k for k in layout if k.startswith("yaxis") and k != "yaxis"]:
+        layout[name] = {**layout[name], **grid}
+    return layout
 
 
 SHORT_MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
@@ -460,19 +555,21 @@ def monthly_chart(series: pl.DataFrame, period: Period, campaign: str | None) ->
     months = series["mois"].to_list()
     colours = [BLUE if m in period.months else GREY for m in months]
     labels = short_months(months)
-    fig = go.Figure()
-    fig.add_bar(x=labels, y=series["trajets"].to_list(), marker_color=colours, name="Trajets",
-                customdata=[fmt.month(m) for m in months],
-                hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>")
-    fig.add_scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
-                    name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
-                    hovertemplate="%{y:.1f}\u202f% avec incitation<extra></extra>")
-    fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 100], dtick=25, title="% avec incitation",
-                                  showgrid=False, ticksuffix=fmt.NNBSP + "%"))
+    traces = [
+        go.Bar(x=labels, y=series["trajets"].to_list(), marker_color=colours, name="Trajets",
+               customdata=[fmt.month(m) for m in months],
+               hovertemplate="%{customdata} : %{y:,d} trajets<extra></extra>"),
+        go.Scatter(x=labels, y=series["part_incitation"].to_list(), yaxis="y2",
+                   name="Part des trajets avec incitation (%)", mode="lines+markers", line=dict(color=RED),
+                   hovertemplate="%{y:.1f}\u202f% avec incitation<extra></extra>"),
+    ]
+    more: dict[str, Any] = {"yaxis2": dict(overlaying="y", side="right", range=[0, 100], dtick=25,
+                                           title={"text": "% avec incitation"}, showgrid=False,
+                                           ticksuffix=fmt.NNBSP + "%")}
     if campaign:
-        fig.add_annotation(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False, align="left",
-                           font=dict(color=RED, size=12))
-    return _layout(fig, "", "Trajets par mois")
+        more["annotations"] = [dict(text=campaign, xref="paper", yref="paper", x=0, y=1.12, showarrow=False,
+                                    align="left", font=dict(color=RED, size=12))]
+    return charts.figure(traces, _layout("", "Trajets par mois", **more))
 
 
 def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Figure:
@@ -484,6 +581,5 @@ def bar_chart(df: pl.DataFrame, column: str, title: str, x_title: str) -> go.Fig
                      hovertemplate="%{x} : %{y:,d} trajets (%{customdata:.1f}\u202f%)<extra></extra>")
     else:
         hover = dict(hovertemplate=f"%{{x}} : %{{y:,d}} trajets ({SMALL_LABEL})<extra></extra>")
-    fig = go.Figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE, **hover))
-    fig.update_xaxes(title=x_title)
-    return _layout(fig, title, "Trajets")
+    return charts.figure(go.Bar(x=x, y=df["trajets"].to_list(), marker_color=BLUE, **hover),
+                         _layout(title, "Trajets", xaxis={"title": {"text": x_title}}))

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import shapely
@@ -167,6 +168,17 @@ def _indicateurs(v: str) -> pl.DataFrame:
         raise DataUnavailable("indicateurs") from exc
 
 
+def indicateurs_of(*prefixes: str) -> pl.DataFrame:
+    """The rows of `indicateurs` whose indicator id starts with one of `prefixes` (`"str_"`: a domain's
+    rows), cut once per data version: a page filtered the whole long table (880,000 rows) per view."""
+    return _indicateurs_of(version(), prefixes)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8 * VERSIONS_KEPT)
+def _indicateurs_of(v: str, prefixes: tuple[str, ...]) -> pl.DataFrame:
+    return _indicateurs(v).filter(pl.any_horizontal(pl.col("indicateur").str.starts_with(p) for p in prefixes))
+
+
 def catalogue() -> pl.DataFrame:
     return _catalogue(version())
 
@@ -260,3 +272,21 @@ def _features(v: str, niveau: str, codes: tuple[str, ...] | None, *, departement
         {"type": "Feature", "bbox": box, "properties": {"code": code}, "geometry": json.loads(geometry)}
         for (code, geometry), box in zip(df.select("code", "geometry").iter_rows(), boxes, strict=True)
     ]
+
+
+T = TypeVar("T")
+
+
+def per_version(name: str, key: Hashable, build: Callable[[], T]) -> T:
+    """`build()`, built once per data version, `name` and `key` (a territory, an indicator…), then shared by
+    every session: a map's deck, a figure. The result is read-only; a deck (`dashboard.maps.Deck`) is frozen,
+    its JSON written once. `key` must hold everything the result depends on, besides the data version.
+    """
+    return _per_version(version(), name, key, build)
+
+
+@st.cache_resource(show_spinner=False, max_entries=48)
+def _per_version(v: str, name: str, key: Hashable, _build: Callable[[], Any]) -> Any:
+    value = _build()
+    freeze = getattr(value, "freeze", None)
+    return freeze() if callable(freeze) else value

@@ -12,8 +12,9 @@ import html
 from dataclasses import dataclass
 
 import polars as pl
+import streamlit as st
 
-from dashboard import charts, fmt, tables
+from dashboard import charts, data, fmt, tables
 from etl.indices import COMPONENT_META, COMPONENTS, compute, quadrant_expr
 from etl.indices import component_table as component_table  # re-exported for pages
 from etl.marts.equilibre import wide_indices
@@ -89,6 +90,54 @@ def indices(stored: pl.DataFrame, ranks: pl.DataFrame, niveau: str,
             COMPONENT_META[c].libelle.lower() for c in sorted(excluded)) + "."),
     )
     return wide_indices(idx)
+
+
+def component_natures(ranks: pl.DataFrame) -> dict[str, list[str]]:
+    """Component -> the natures of its ranked values other than "reel" (sorted): what its checkbox says
+    ("estimation"); a component ranked nowhere is absent."""
+    natures = ranks.filter(pl.col("rang").is_not_null()).group_by("composante").agg(pl.col("nature").unique().sort())
+    return {c: [n for n in ns if n != "reel"] for c, ns in natures.iter_rows()}
+
+
+def served_component_natures() -> dict[str, list[str]]:
+    """`component_natures` of the served ranks, once per data version (a group-by over every rank of every
+    level, about 60 ms, ran at each view). Read-only."""
+    return _served_component_natures(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _served_component_natures(v: str) -> dict[str, list[str]]:
+    return component_natures(data.table("equilibre/rangs.parquet", v))
+
+
+def served_indices(niveau: str, excluded: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """`indices` of the served marts, once per data version, level and set of unticked components."""
+    return _served_indices(data.version(), niveau, frozenset(excluded))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _served_indices(v: str, niveau: str, excluded: frozenset[str]) -> pl.DataFrame:
+    return indices(data.table("equilibre/indices.parquet", v), data.table("equilibre/rangs.parquet", v), niveau,
+                   excluded)
+
+
+def served_table(scope: Scope, excluded: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """`table` of a scope on the served marts, once per data version, scope and unticked components: every
+    official of a département sees the same ranking (about 30 ms to build). Read-only."""
+    return _served_table(data.version(), scope, frozenset(excluded))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _served_table(v: str, scope: Scope, excluded: frozenset[str]) -> pl.DataFrame:
+    return table(data.territoires(), _served_indices(v, scope.niveau, excluded), data.table("equilibre/rangs.parquet", v),
+                 scope)
+
+
+def territory_ranks(niveau: str, code: str) -> pl.DataFrame:
+    """One territory's rows of the served ranks: a slice of the table sorted once per data version."""
+    table, index = data.indexed_table("equilibre/rangs.parquet")
+    span = index.get((niveau, code))
+    return table.slice(*span) if span else table.head(0)
 
 
 def table(territoires: pl.DataFrame, wide: pl.DataFrame, ranks: pl.DataFrame, scope: Scope) -> pl.DataFrame:

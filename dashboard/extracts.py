@@ -209,11 +209,13 @@ def in_memory(folder: Path, version: str) -> export.Source | None:
     return source
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def build(request: export.Request, data_dir: str, version: str = "") -> Built:
     """Plan, preview and write an extract (raises `export.ExportError` with a French message).
 
     `version` (`data.version()`) only keys the cache: a refreshed folder is not served stale extracts.
+    `cache_resource`, not `cache_data`: the extract is shared read-only (a frozen `Built`), where
+    `cache_data` pickled it on a miss and unpickled it, file included, at every hit.
     """
     p = export.plan(request, Path(data_dir), source=in_memory(Path(data_dir), version))
     cells = p.output_rows * len(p.columns)

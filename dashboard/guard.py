@@ -124,13 +124,18 @@ def french_errors() -> Iterator[None]:
     to the browser (with `client.showErrorDetails = "none"` for whatever escapes). Under AppTest
     the exception is raised again after the message, so that page tests still see it.
     """
+    start = (time.time(), time.monotonic(), time.thread_time()) if os.environ.get(RUN_TIMES_ENV) else None
+    status = "interrompu"  # a rerun or st.stop: not an Exception, passes through
     try:
         yield
+        status = "fini"
     except Explained as exc:  # its details went to the log where it was raised
+        status = "erreur"
         import streamlit as st
 
         st.error(str(exc), icon=":material/error:")
     except Exception as exc:
+        status = "erreur"
         from streamlit import config
         from streamlit.errors import FragmentHandledException
 
@@ -143,6 +148,29 @@ def french_errors() -> Iterator[None]:
         st.error(ERROR_TEXT.format(ref=ref), icon=":material/error:")
         if config.get_option("global.appTest"):
             raise
+    finally:
+        if start is not None:
+            _record_run(start, status)
+
+
+#: A file to which every script run appends its page, wall time and CPU time (`benchmarks/bench_serve.py`
+#: sets it): how long the server takes to run a page, apart from the browser's own time. Unset: nothing.
+RUN_TIMES_ENV = "OBSERVATOIRE_RUN_TIMES"
+
+
+def _record_run(start: tuple[float, float, float], status: str) -> None:
+    """Append `<epoch start>\t<page url>\t<wall s>\t<script thread CPU s>\t<status>` to `RUN_TIMES_ENV`'s file."""
+    wall, cpu = time.monotonic() - start[1], time.thread_time() - start[2]
+    try:
+        import streamlit as st
+
+        current = st.session_state.get("page_courante")
+        # the default page's `url_path` is "" (the root): its declared path, as the links name it
+        page = getattr(current, "url_path", "") or getattr(current, "_url_path", "") or "?"
+    except Exception:  # no session (a test outside a run)
+        page = "?"
+    with _lock, open(os.environ[RUN_TIMES_ENV], "a", encoding="utf-8") as out:
+        out.write(f"{start[0]:.3f}\t{page}\t{wall:.4f}\t{cpu:.4f}\t{status}\n")
 
 
 def stalled() -> list[tuple[str, float]]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 import pydeck as pdk
+import streamlit as st
 
-from dashboard import charts, fmt, maps
+from dashboard import charts, data, fmt, maps
 from dashboard.territory import Territory
 from etl import periods as etl_periods
 
@@ -153,10 +155,22 @@ def values(indicateurs: pl.DataFrame, keys: Iterable[tuple[str, str]], period: s
         key_df, on=["niveau", "code"], how="semi")
 
 
-def value_of(rows: pl.DataFrame, t: Territory | tuple[str, str], indicator: str) -> float | None:
+def value_of(rows: pl.DataFrame | dict, t: Territory | tuple[str, str], indicator: str) -> float | None:
+    """The value of one indicator of one territory in `rows` (a frame of `values`, or its `value_map`)."""
     niveau, code = t.key if isinstance(t, Territory) else t
+    if isinstance(rows, dict):
+        return rows.get((niveau, code, indicator))
     hit = rows.filter((pl.col("niveau") == niveau) & (pl.col("code") == code) & (pl.col("indicateur") == indicator))
     return hit["valeur"][0] if hit.height else None
+
+
+def value_map(rows: pl.DataFrame) -> dict[tuple[str, str, str], float | None]:
+    """(niveau, code, indicateur) -> valeur of `values` rows, the first row of each as `value_of` takes it:
+    a page reads dozens of cells, and a polars filter per cell cost about 0.5 ms each."""
+    out: dict[tuple[str, str, str], float | None] = {}
+    for n, c, i, v in rows.select("niveau", "code", "indicateur", "valeur").iter_rows():
+        out.setdefault((n, c, i), v)
+    return out
 
 
 def peers(t: Territory, detail: pl.DataFrame, territoires: pl.DataFrame, period: str) -> pl.DataFrame:
@@ -251,10 +265,11 @@ def indicator_table(vals: pl.DataFrame, keys: list[tuple[str, str]], labels: lis
 
     columns: dict[str, list] = {"Territoire": labels}
     numbers: dict[str, Any] = {}
+    lookup = value_map(vals)
     for ind in indicators:
         m = meta[ind]
         header, spec = tables.indicator_column(SHORT_LABELS.get(ind, m["libelle"]), m["unite"], m["decimales"])
-        columns[header] = [value_of(vals, k, ind) for k in keys]
+        columns[header] = [lookup.get((*k, ind)) for k in keys]
         numbers[header] = spec
     schema = {"Territoire": pl.String, **{h: pl.Float64 for h in numbers}}
     return pl.DataFrame(columns, schema=schema), numbers
@@ -312,30 +327,51 @@ def turnover_sentence(flows: pl.DataFrame) -> str:
 
 
 def bar_chart(frame: pl.DataFrame, x: str, y: str, *, colours: list[str] | str = "#000091",
-              text: list[str] | None = None, horizontal: bool = False, height: int = 300) -> go.Figure:
-    """A plain bar chart (French separators, no hover: the bars carry their labels)."""
+              text: list[str] | None = None, horizontal: bool = False, height: int = 300,
+              layout: dict[str, Any] | None = None) -> go.Figure:
+    """A plain bar chart (French separators, no hover: the bars carry their labels); `layout`: more of it
+    (axis titles, a line), built with the rest in one go (`charts.figure`)."""
     cats, vals = frame[x].to_list(), frame[y].to_list()
-    fig = go.Figure(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals,
-                           orientation="h" if horizontal else "v", marker_color=colours, text=text,
-                           textposition="auto", hoverinfo="skip"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-                      yaxis=dict(autorange="reversed") if horizontal else None)
+    spec: dict[str, Any] = dict(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white")
+    if horizontal:
+        spec["yaxis"] = {"autorange": "reversed"}
     if y == "part":  # shares: the value axis says "%"
-        (fig.update_xaxes if horizontal else fig.update_yaxes)(ticksuffix=fmt.NNBSP + "%")
-    return charts.french(fig)
+        axis = "xaxis" if horizontal else "yaxis"
+        spec[axis] = {**spec.get(axis, {}), "ticksuffix": fmt.NNBSP + "%"}
+    for key, value in (layout or {}).items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) and isinstance(spec.get(key), dict) else value
+    return charts.figure(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals,
+                                orientation="h" if horizontal else "v", marker_color=colours, text=text,
+                                textposition="auto", hoverinfo="skip"), spec)
+
+
+#: Classes of estimated nights from this one (`ordre`) lie above the 120-night cap: drawn red, right of the line.
+ABOVE_CAP = 5
+
+
+def nights_chart(nights: pl.DataFrame) -> go.Figure:
+    """Entire homes per class of estimated nights, the classes above 120 nights in red, the cap a dashed line."""
+    red, blue = "#E1000F", "#000091"
+    return bar_chart(
+        nights, "classe", "annonces", colours=[red if o >= ABOVE_CAP else blue for o in nights["ordre"]],
+        text=[fmt.number(n) for n in nights["annonces"]], height=320,
+        layout={"xaxis": {"title": {"text": "Nuitées estimées sur 12 mois (estimation)"}},
+                "yaxis": {"title": {"text": "Logements entiers"}},
+                "shapes": [{"type": "line", "x0": ABOVE_CAP - 0.5, "x1": ABOVE_CAP - 0.5, "xref": "x", "y0": 0,
+                            "y1": 1, "yref": "y domain", "line": {"color": red, "dash": "dash"}}],
+                "annotations": [{"showarrow": False, "text": "120 nuits", "x": ABOVE_CAP - 0.5, "xanchor": "center",
+                                 "xref": "x", "y": 1, "yanchor": "bottom", "yref": "y domain"}]})
 
 
 def turnover_chart(flows: pl.DataFrame) -> go.Figure:
     """Grouped bars per room type: listings present at both dates, appeared, disappeared."""
-    fig = go.Figure([
+    return charts.figure([
         go.Bar(name=label, x=flows["type_logement"].to_list(), y=flows[col].to_list(), marker_color=colour,
                text=[fmt.number(v) for v in flows[col]], textposition="auto", hoverinfo="skip")
         for col, label, colour in (("restees", "présentes aux deux dates", "#000091"),
                                    ("apparues", "apparues", "#18753C"), ("disparues", "disparues", "#E1000F"))
-    ])
-    fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
-                      legend=dict(orientation="h"))
-    return charts.french(fig)
+    ], dict(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+            legend=dict(orientation="h")))
 
 
 # -- listings and maps ----------------------------------------------------------------------------------
@@ -384,17 +420,18 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
     """
     # short keys, the colour computed in the browser from the type, no indentation: about 140 bytes a
     # listing (330 with pydeck's indented JSON, long keys and a colour array per listing)
-    data = [
-        {
-            "n": r["nom"] or "(sans titre)",
-            "t": r["type_logement"],
-            "p": fmt.with_unit(r["prix"], "€ par nuit", 0) if r["prix"] is not None else "prix non affiché",
-            "r": LICENCE_LABELS.get(r["statut_numero"], "inconnu"),
-            "x": r["longitude"],
-            "y": r["latitude"],
-        }
-        for r in listings.select("nom", "type_logement", "prix", "statut_numero", "longitude", "latitude").iter_rows(named=True)
-    ]
+    # the records built by columns, each price written once (a city's 10,000 listings have a few hundred prices)
+    prices = listings["prix"].to_list()
+    price_text = {p: fmt.with_unit(p, "€ par nuit", 0) for p in set(prices) if p is not None}
+    data = listings.select(
+        n=pl.when(pl.col("nom").fill_null("") == "").then(pl.lit("(sans titre)")).otherwise(pl.col("nom")),
+        t=pl.col("type_logement"),
+        p=pl.Series([price_text[p] if p is not None else "prix non affiché" for p in prices], dtype=pl.String),
+        r=pl.col("statut_numero").replace_strict(LICENCE_LABELS, default="inconnu", return_dtype=pl.String)
+        .fill_null("inconnu"),
+        x=pl.col("longitude"),
+        y=pl.col("latitude"),
+    ).to_dicts()
     colour = " : ".join(f't == "{kind}" ? {rgb}' for kind, rgb in ROOM_COLOURS.items() if kind != "Autre")
     colour += f" : {ROOM_COLOURS['Autre']}"
     layers = []
@@ -415,6 +452,34 @@ def points_deck(listings: pl.DataFrame, outlines: list[dict] | None = None) -> p
         "style": {"backgroundColor": "#FFFFFF", "color": "#161616", "fontSize": "13px", "maxWidth": "320px"},
     }
     return maps.Deck(layers=layers, initial_view_state=maps.view_for(box), tooltip=tooltip, **maps.basemap())
+
+
+@dataclass(frozen=True)
+class ListingsView:
+    """What the page's listings section draws for one territory and snapshot (built once, shared)."""
+
+    listings: pl.DataFrame
+    #: level and codes of the covered polygons around or inside the territory (`map_units`)
+    niveau: str
+    codes: list[str]
+    deck: pdk.Deck
+
+
+def listings_view(t: Territory, period: str) -> ListingsView:
+    """The listings of `t` at `period` and their map, built once per data version and territory: the
+    deck of a city's 10,000 listings cost about 0.1 s of server CPU per view. Read-only."""
+    return _listings_view(data.version(), t, period)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _listings_view(v: str, t: Territory, period: str) -> ListingsView:
+    territoires = data.territoires()
+    listings = listings_of(data.table("locations/annonces.parquet", v), t, territoires, period)
+    niveau, codes = map_units(t, data.table("locations/territoires.parquet", v), territoires, period)
+    outline_codes = [t.code] if t.niveau in ("commune", "arrondissement") else codes
+    outline_level = t.niveau if t.niveau in ("commune", "arrondissement") else niveau
+    outlines = data.features(outline_level, tuple(outline_codes)) if outline_codes else []
+    return ListingsView(listings, niveau, codes, points_deck(listings, outlines).freeze())
 
 
 def listings_table(listings: pl.DataFrame) -> pl.DataFrame:

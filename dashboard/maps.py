@@ -10,6 +10,7 @@ import html
 import json
 import math
 import os
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,22 @@ class Deck(pdk.Deck):
     """
 
     def to_json(self) -> str:
+        frozen = _FROZEN.get(self)
+        if frozen is not None:
+            return frozen
         return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
+
+    def freeze(self) -> Deck:
+        """Write the JSON once and hand it out from then on: for a deck kept in a cache and drawn by
+        every session (`st.pydeck_chart` calls `to_json` at each view: 10 to 60 ms for a large map).
+        A frozen deck is read-only: a change made after `freeze` would not reach the browser."""
+        _FROZEN[self] = json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"),
+                                   ensure_ascii=False)
+        return self
+
+
+#: The JSON of frozen decks, beside them (not in the deck's attributes, which pydeck serialises).
+_FROZEN: weakref.WeakKeyDictionary[Deck, str] = weakref.WeakKeyDictionary()
 
 
 

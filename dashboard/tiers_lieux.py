@@ -16,11 +16,13 @@ import pydeck as pdk
 import shapely
 
 from dashboard import fmt, maps
-from dashboard.territory import Territory
+from dashboard.territory import Territory, names_of
 from etl.geo import nearest_km
 from etl.tiers_lieux_schema import TYPE_LABELS
 
 PLACES_TABLE = "tiers_lieux/lieux.parquet"
+#: Distance from a commune's centre to the nearest place (an indicator of `indicateurs`).
+DISTANCE = "distance_tiers_lieu_km"
 KEY_INDICATORS = ["tiers_lieux", "tiers_lieux_pour_10000_hab", "part_pop_10km_tiers_lieu", "part_pop_20km_tiers_lieu"]
 COVERAGE_KM = 10
 TYPE_COLOURS = {"coworking": [0, 0, 145], "fablab": [225, 0, 15], "inconnu": [110, 110, 110]}
@@ -84,7 +86,7 @@ def farthest_communes(indicateurs: pl.DataFrame, territoires: pl.DataFrame, lieu
         mine = mine.filter(col("code") == t.code)
     elif t.niveau != "france":
         mine = mine.filter(col(LEVEL_COLUMNS[t.niveau]) == t.code)
-    dist = indicateurs.filter((col("indicateur") == "distance_tiers_lieu_km") & (col("niveau") == level)).select(
+    dist = indicateurs.filter((col("indicateur") == DISTANCE) & (col("niveau") == level)).select(
         "code", pl.col("valeur").alias("distance_km"))
     top = (
         mine.select("code", "nom", "population", "longitude", "latitude")
@@ -97,7 +99,7 @@ def farthest_communes(indicateurs: pl.DataFrame, territoires: pl.DataFrame, lieu
                                                               commune_lieu_proche=pl.lit(None, pl.String))
     _, idx = nearest_km(top["longitude"].to_numpy(), top["latitude"].to_numpy(), lieux["longitude"].to_numpy(),
                         lieux["latitude"].to_numpy())
-    names = dict(territoires.filter(col("niveau") == "commune").select("code", "nom").iter_rows())
+    names = names_of(territoires, "commune")
     chosen = lieux[np.maximum(idx, 0).tolist()]
     return top.drop("longitude", "latitude").with_columns(
         lieu_proche=chosen["nom"],
@@ -143,7 +145,7 @@ def place_map(outline: list[dict], places: pl.DataFrame, inside: set[str], terri
     HTML-escapes the raw text it puts in them (see `dashboard.maps.choropleth`). `box`: what
     the view fits (None: metropolitan France).
     """
-    names = dict(territoires.filter(pl.col("niveau") == "commune").select("code", "nom").iter_rows())
+    names = names_of(territoires, "commune")
     # France: metropolitan France fills the frame, the DROM (outlines, places, coverage) in insets
     framing = maps.frame(outline) if box is None else None
     if framing is not None and framing.insets:

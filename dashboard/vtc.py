@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import polars as pl
+import streamlit as st
 
-from dashboard import charts, compare, fmt
+from dashboard import charts, compare, data, fmt, valeurs
 from dashboard.territory import Territory
 from etl import periods
 
@@ -55,15 +56,14 @@ def series_chart(rows: pl.DataFrame, unit: str = "équipements") -> go.Figure:
     """Bars of the series; the estimate hatched, in grey, and labelled "estimation"."""
     colours = [GREY if n == "estime" else (BLUE if i == "taxis_bpe" else RED)
                for n, i in zip(rows["nature"], rows["indicateur"], strict=True)]
-    fig = go.Figure(go.Bar(
+    return charts.figure(go.Bar(
         x=rows["libelle"].to_list(), y=rows["valeur"].to_list(),
         marker={"color": colours, "pattern": {"shape": ["/" if n == "estime" else "" for n in rows["nature"]],
                                               "fillmode": "overlay", "fgcolor": "#FFFFFF"}},
         text=[fmt.number(v) for v in rows["valeur"]], textposition="outside",
         hovertemplate="%{x} : %{text} " + unit + "<extra></extra>",
-    ))
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title=unit, showlegend=False)
-    return charts.french(fig)
+    ), dict(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis={"title": {"text": unit}},
+            showlegend=False))
 
 
 def communes_of(territoires: pl.DataFrame, t: Territory) -> pl.DataFrame:
@@ -110,6 +110,38 @@ def ranking(indicateurs: pl.DataFrame, communes: pl.DataFrame, n: int | None = 2
         .sort(["vtc", "population", "code"], descending=[True, True, False], nulls_last=True)
     )
     return out.head(n) if n else out
+
+
+#: The indicators this page reads from `indicateurs` (its series and the taxis of its ranking).
+PREFIXES = ("taxis_bpe", "vtc_")
+
+
+def ranked_communes(territoires: pl.DataFrame, t: Territory, n: int = 20) -> pl.DataFrame:
+    """`ranking` of the communes of `t` (`communes_of`), read from the ranking of all communes, built once
+    per data version: restricting a sorted table keeps its order, and a commune's figures do not depend on
+    which others are ranked. France's ranking cost about 0.5 s of server CPU per view."""
+    codes = communes_of(territoires, t)["code"]
+    table = _all_communes_ranked(data.version())
+    return table.filter(pl.col("code").is_in(codes.implode())).head(n)
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _all_communes_ranked(v: str) -> pl.DataFrame:
+    communes = data.territoires().filter(pl.col("niveau") == "commune")
+    keys = list(zip(communes["niveau"], communes["code"], strict=True))
+    return ranking(data.indicateurs_of(*PREFIXES), communes, n=None,
+                   current=valeurs.valeurs(keys, ["vtc_equipements", "vtc_pour_10000_hab"]))
+
+
+def aires_figure() -> go.Figure:
+    """`aires_chart` of the largest aires urbaines: the same for every view, built once per data version.
+    Read-only (Streamlit reads a figure, never changes it)."""
+    return _aires_figure(data.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=data.VERSIONS_KEPT)
+def _aires_figure(v: str) -> go.Figure:
+    return aires_chart(top_aires(data.table(AIRES_TABLE, v)))
 
 
 def national_context(aires: pl.DataFrame) -> dict[str, float]:

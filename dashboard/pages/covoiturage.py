@@ -6,7 +6,6 @@ import streamlit as st
 from dashboard import compare, data, fmt, freshness, layout, maps, state, tables, valeurs
 from dashboard import covoiturage as cov
 from dashboard.territory import parents
-from etl import periods as etl_periods
 
 PERIOD_PARAM = "periode"
 KIND_KEY, VALUE_KEY, SEEN_KEY = "covoit_type_periode", "covoit_periode", "covoit_periode_url"
@@ -33,7 +32,7 @@ except FileNotFoundError:
     st.stop()
 
 # -- period (kept in the URL: ?periode=2024, 2024-T1 or 2024-03) -------------------------------
-available = etl_periods.sort(mensuel["mois"].unique().to_list())
+available = cov.available_months()
 options = cov.periods(available)
 period, message = cov.parse_period(st.query_params.get(PERIOD_PARAM), available)
 if message:
@@ -67,7 +66,8 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
                  on_change=lambda: _set_period(st.session_state[VALUE_KEY]), width=260,
                  filter_mode=None)  # a short list: no typing, so no English "No results"
 
-mine = cov.figures(mensuel, territoires, t, period)
+sums = cov.period_sums_of(period)  # every territory's sums for the period, built once and shared
+mine = cov.figures(mensuel, territoires, t, period, sums=sums)
 simulated = bool(mine and mine["simule"]) or (mine is None and (mensuel["nature"] == "simule").any())
 if simulated:
     st.warning(cov.SIMULATED.format(periode=period.label), icon=":material/science:")
@@ -83,7 +83,7 @@ def stock(niveau: str, code: str, indicator: str) -> float | None:
 
 
 nearest = next((p for p in chain if p.niveau != "france"), None)
-table = cov.comparison(mensuel, territoires, t, chain, compare.comparables(territoires, t), period)
+table = cov.comparison(mensuel, territoires, t, chain, compare.comparables(territoires, t), period, sums=sums)
 
 
 def parent_value(col: str, unit: str, decimals: int) -> str:
@@ -196,7 +196,7 @@ else:
 
 # -- monthly series ---------------------------------------------------------------------------
 st.subheader("Trajets par mois")
-series = cov.monthly_series(mensuel, t, available)
+series = cov.monthly_series(cov.territory_rows("covoiturage/mensuel.parquet", t), t, available)
 if series.height and series["trajets"].sum() > 0:
     share = stock(*t.key, "covoit_part_pop_campagne")
     note = campaign_text or (f"{fmt.with_unit(share, '%', 1)} de la population couverte par une campagne "
@@ -213,7 +213,8 @@ else:
 
 # -- flows and places -------------------------------------------------------------------------
 st.subheader("Flux de covoiturage et lieux de covoiturage")
-pairs = cov.flows(flux, territoires, etranger, t, period, limit=cov.FLOW_LIMITS[t.niveau])
+pairs = cov.flows(flux, territoires, etranger, t, period, limit=cov.FLOW_LIMITS[t.niveau],
+                  sums=cov.pair_sums_of(period))  # every pair summed once per data version and period
 places = cov.places_for(aires, t)
 xs = [*pairs["longitude_1"].drop_nulls().to_list(), *pairs["longitude_2"].drop_nulls().to_list(),
       *places["longitude"].to_list()] if pairs.height else places["longitude"].to_list()
@@ -224,7 +225,9 @@ box = (min(xs), min(ys), max(xs), max(ys)) if xs and t.niveau != "france" else m
 level, where = cov.outline_features(territoires, t)
 view = maps.view_for(box)
 view.pitch = 35  # arcs seen at an angle
-deck = cov.flow_deck(pairs, places, view, data.features(level, **where))
+# the same map for every view of this territory and period: built once per data version
+deck = data.per_version("carte_flux", (t, period), lambda: cov.flow_deck(pairs, places, view,
+                                                                        data.features(level, **where)))
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_flux")
 arcs = pairs.filter(pl.col("code_1") != pl.col("code_2")).height if pairs.height else 0
 st.caption(cov.flows_caption(arcs, places.height, period.label) + " "
@@ -233,8 +236,8 @@ st.caption(cov.flows_caption(arcs, places.height, period.label) + " "
 # -- hours and distances ----------------------------------------------------------------------
 left, right = st.columns(2)
 for col, tbl, column, title, x_title in (
-    (left, heures, "heure", "Heure de départ", "Heure"),
-    (right, distances, "classe_distance", "Distance parcourue", "Distance"),
+    (left, cov.territory_rows("covoiturage/heures.parquet", t), "heure", "Heure de départ", "Heure"),
+    (right, cov.territory_rows("covoiturage/distances.parquet", t), "classe_distance", "Distance parcourue", "Distance"),
 ):
     with col:
         dist, note = cov.distribution(tbl, t, period, column)
@@ -258,7 +261,7 @@ with left:
     else:
         st.info("Aucune liaison d'au moins 10 passagers dans un mois.")
 with right:
-    communes = cov.top_communes(mensuel, territoires, t, period)
+    communes = cov.top_communes(mensuel, territoires, t, period, sums=sums)
     if t.niveau not in ("commune", "arrondissement"):
         st.markdown("**Communes les plus concernées**")
         if communes.height:

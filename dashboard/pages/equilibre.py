@@ -4,13 +4,14 @@ import polars as pl
 import streamlit as st
 
 from dashboard import compare, data, equilibre, fiche, fmt, guard, layout, maps, state, tables, valeurs
+from dashboard.territory import rows_of
 from etl.indices import COMPONENT_META, COMPONENTS, MIN_TERRITORIES
 
 t = state.current()
 territoires = data.territoires()
 ranks = data.table("equilibre/rangs.parquet")
 stored = data.table("equilibre/indices.parquet")
-row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
+row = rows_of(territoires, [t.key]).row(0, named=True)
 names = data.territory_names()
 labels = dict(equilibre.component_table().select("composante", "libelle").iter_rows())
 TITLES = {"indice_collaboratif": "Adoption collaborative", "indice_plateformes": "Pénétration des plateformes"}
@@ -51,10 +52,10 @@ def _set_excluded() -> None:
 
 
 # -- the territory: what each index rests on, the verdict, then the two numbers ------------------
-mine_wide = equilibre.indices(stored, ranks, t.niveau, excluded) if t.niveau != "france" else stored.head(0)
+mine_wide = equilibre.served_indices(t.niveau, frozenset(excluded)) if t.niveau != "france" else stored.head(0)
 mine = mine_wide.filter(pl.col("code") == t.code)
 me = mine.row(0, named=True) if mine.height else {}
-mine_ranks = ranks.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code))
+mine_ranks = equilibre.territory_ranks(t.niveau, t.code)
 peers = compare.comparables(territoires, t) if t.niveau != "france" else territoires.head(0)
 peer_codes = set(peers["code"])
 
@@ -122,8 +123,7 @@ else:
             "parcourez ci-dessous les régions et départements.")
 
 with st.expander("Composantes des indices (décocher pour tester la sensibilité)", expanded=bool(excluded)):
-    natures = ranks.filter(pl.col("rang").is_not_null()).group_by("composante").agg(pl.col("nature").unique().sort())
-    nature_of = {c: [n for n in ns if n != "reel"] for c, ns in natures.iter_rows()}
+    nature_of = equilibre.served_component_natures()
     cols = st.columns(2)
     for col, (index, comps) in zip(cols, COMPONENTS.items(), strict=True):
         with col:
@@ -140,8 +140,7 @@ st.subheader("Où se situe le territoire ?")
 st.selectbox("Comparer parmi", options, index=options.index(scope),
              format_func=lambda s: equilibre.scope_label(s, names), key="eq_vue", on_change=_set_scope,
              filter_mode=None)  # a short list: no typing, so no English "No results"
-scope_wide = equilibre.indices(stored, ranks, scope.niveau, excluded)
-scope_rows = guard.run_or_stop(equilibre.table, territoires, scope_wide, ranks, scope, what="le classement")
+scope_rows = guard.run_or_stop(equilibre.served_table, scope, frozenset(excluded), what="le classement")
 shown = equilibre.both(scope_rows)
 what = equilibre.SCOPE_NAMES[scope.niveau]
 if shown.height:
@@ -171,9 +170,11 @@ feats = data.features(scope.niveau, codes)
 fills = {c: equilibre.bivariate_colour(a, b) for c, a, b in scope_rows.select("code", "classe_c", "classe_p").iter_rows()}
 extra = {c: f"collaboratif {fmt.number(a)} · plateformes {fmt.number(b)}" for c, a, b in
          scope_rows.select("code", "indice_collaboratif", "indice_plateformes").iter_rows()}
-deck = maps.choropleth(feats, dict(scope_rows.select("code", "indice_collaboratif").iter_rows()),
-                       dict(scope_rows.select("code", "nom").iter_rows()), value_label="Indice collaboratif",
-                       unit="", decimals=0, highlight=[t.code], fills=fills, extra_tooltip=extra, layer_id="territoires")
+# the same map for every view of this territory, scope and unticked components: built once per data version
+deck = data.per_version("eq_carte", (scope, frozenset(excluded), t.code), lambda: maps.choropleth(
+    feats, dict(scope_rows.select("code", "indice_collaboratif").iter_rows()),
+    dict(scope_rows.select("code", "nom").iter_rows()), value_label="Indice collaboratif", unit="", decimals=0,
+    highlight=[t.code], fills=fills, extra_tooltip=extra, layer_id="territoires"))
 layout.clickable_map(deck, t, scope.niveau, key="eq_carte")
 legend_col, note_col = st.columns([1, 2])
 with legend_col:

@@ -67,7 +67,7 @@ def partial() -> None:
             pl.col("indicateur") == "str_annonces_pour_100_logements").select("code", "valeur").iter_rows())
         feats = data.features(niveau, tuple(codes))
         m = meta["str_annonces_pour_100_logements"]
-        st.pydeck_chart(maps.choropleth(feats, values, {c: names.get(f"{niveau}:{c}", c) for c in codes},
+        st.pydeck_chart(maps.choropleth(feats, values, {c: names.get((niveau, c), c) for c in codes},
                                         value_label=m["libelle"], unit=m["unite"], decimals=2),
                         height=maps.MAP_HEIGHT)
         st.markdown(maps.legend_html(maps.legend(values, "", 2, codes=codes)), unsafe_allow_html=True)
@@ -86,7 +86,8 @@ def covered() -> None:
     what = {"commune": "communes et arrondissements couverts", "arrondissement": "communes et arrondissements couverts",
             "epci": "intercommunalités couvertes"}.get(t.niveau, "territoires couverts")
     others = [(n, c, label) for n, c, label in loc.perimeters(instantanes, period) if (n, c) != t.key]
-    other_vals = loc.values(indicateurs, [(n, c) for n, c, _ in others], period)
+    other_vals = loc.value_map(loc.values(indicateurs, [(n, c) for n, c, _ in others], period))
+    mine_map, before_map = loc.value_map(mine), loc.value_map(before)
 
     st.subheader(f"Chiffres clés · {fmt.period(period)}")
     if row and row["annonces"] < loc.SMALL_COUNT:
@@ -94,14 +95,14 @@ def covered() -> None:
     grid = st.columns(3) + st.columns(3)
     for col, (ind, label) in zip(grid, loc.KEY_FIGURES, strict=True):
         m = meta[ind]
-        v = loc.value_of(mine, t, ind)
-        b = loc.value_of(before, t, ind) if prev else None
+        v = loc.value_of(mine_map, t, ind)
+        b = loc.value_of(before_map, t, ind) if prev else None
         estimate = any(mine.filter(pl.col("indicateur") == ind)["nature"] == "estime")
         delta = loc.change_text(b, v, m["unite"], m["decimales"]) if prev and not fmt.is_missing(b) else None
         with col:
             st.metric(label + (" (estimation)" if estimate else ""), loc.short_value(v, m["unite"], m["decimales"]),
                       delta=delta, delta_color="off", border=True)  # definitions below, no "Help for …" tooltip
-            parts = [f"{names.get(f'{n}:{c}', c)} : {loc.short_value(loc.value_of(other_vals, (n, c), ind), m['unite'], m['decimales'])}"
+            parts = [f"{names.get((n, c), c)} : {loc.short_value(loc.value_of(other_vals, (n, c), ind), m['unite'], m['decimales'])}"
                      for n, c, _ in others]
             rank = loc.rank_text(loc.rank_among(t, peer_vals, ind), what)
             st.caption(" · ".join([*parts, rank] if rank else parts))
@@ -112,13 +113,9 @@ def covered() -> None:
 
     # -- map of listings -------------------------------------------------------------------------------
     st.subheader("Carte des annonces")
-    listings = loc.listings_of(points, t, territoires, period)
-    niveau, codes = loc.map_units(t, detail, territoires, period)
-    outline_codes = [t.code] if t.niveau in ("commune", "arrondissement") else codes
-    outline_level = t.niveau if t.niveau in ("commune", "arrondissement") else niveau
-    outlines = data.features(outline_level, tuple(outline_codes)) if outline_codes else []
-    deck = loc.points_deck(listings, outlines)
-    st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="str_carte_annonces")
+    view = loc.listings_view(t, period)
+    listings, niveau, codes = view.listings, view.niveau, view.codes
+    st.pydeck_chart(view.deck, height=maps.MAP_HEIGHT, key="str_carte_annonces")
     st.markdown(maps.legend_html([(maps.hex_colour(c), name) for name, c in loc.ROOM_COLOURS.items() if name != "Autre"],
                                  round_marks=True), unsafe_allow_html=True)
     st.caption(f"{fmt.number(listings.height)} annonces, {vintage}. Les positions sont approximatives (Airbnb les "
@@ -128,7 +125,7 @@ def covered() -> None:
     if len(codes) > 1:
         st.subheader("Annonces pour 100 logements et résidences secondaires")
         feats = data.features(niveau, tuple(codes))
-        unit_names = {c: names.get(f"{niveau}:{c}", c) for c in codes}
+        unit_names = {c: names.get((niveau, c), c) for c in codes}
         left, right = st.columns(2)
         m = meta["str_annonces_pour_100_logements"]
         values = dict(loc.values(indicateurs, [(niveau, c) for c in codes], period).filter(
@@ -188,14 +185,9 @@ def covered() -> None:
     st.subheader("Nuitées estimées des logements entiers et plafond de 120 nuits")
     nights = loc.nights_distribution(data.table("locations/nuitees.parquet"), t, period, entire=True)
     if nights.height:
-        colours = ["#E1000F" if o >= 5 else "#000091" for o in nights["ordre"]]
-        fig = loc.bar_chart(nights, "classe", "annonces", colours=colours, text=[fmt.number(n) for n in nights["annonces"]],
-                  height=320)
-        fig.update_layout(xaxis_title="Nuitées estimées sur 12 mois (estimation)", yaxis_title="Logements entiers")
-        fig.add_vline(x=4.5, line_dash="dash", line_color="#E1000F", annotation_text="120 nuits",
-                      annotation_position="top")
+        fig = loc.nights_chart(nights)
         st.plotly_chart(fig, config={"displayModeBar": False})
-        above = loc.value_of(mine, t, "str_part_entiers_plus_120_nuits")
+        above = loc.value_of(mine_map, t, "str_part_entiers_plus_120_nuits")
         st.caption(
             f"**Estimation** : {fmt.with_unit(above, '%', 1)} des logements entiers dépassent 120 nuitées estimées, "
             "plafond annuel de location d'une résidence principale. Modèle d'Inside Airbnb : commentaires des 12 "
@@ -231,7 +223,7 @@ def covered() -> None:
     table_keys = list(dict.fromkeys(table_keys))
     vals = loc.values(indicateurs, table_keys, period)
     shown, formats = loc.indicator_table(
-        vals, table_keys, [("▶ " if k == t.key else "") + names.get(f"{k[0]}:{k[1]}", k[1]) for k in table_keys],
+        vals, table_keys, [("▶ " if k == t.key else "") + names.get(k, k[1]) for k in table_keys],
         ["str_annonces_pour_100_logements", "str_annonces", "str_part_logement_entier", "str_part_hotes_multi",
          "str_part_numero_valide", "str_prix_median"], meta)
     shown = shown.with_columns(pl.Series("Niveau", [LEVEL_LABELS[n] for n, _ in table_keys], dtype=pl.String))
@@ -248,9 +240,10 @@ def covered() -> None:
         table = table.filter(pl.col("Enregistrement") == choice)
     tables.show(table, {"Prix par nuit": tables.Number(0, "€")}, alt=f"Annonces Inside Airbnb de {t.nom}", height=360,
                 key="str_annonces")
+    # built when clicked (as the PDF brief of "Équilibre"): writing every listing as CSV cost about 0.1 s per view
     st.download_button(
-        "Télécharger ces annonces (CSV)", loc.csv_bytes(table.rename({"Prix par nuit": "Prix par nuit (€)"})), file_name=f"annonces_{t.code}_{period}.csv",
-        mime="text/csv", key="str_telecharger",
+        "Télécharger ces annonces (CSV)", lambda: loc.csv_bytes(table.rename({"Prix par nuit": "Prix par nuit (€)"})),
+        file_name=f"annonces_{t.code}_{period}.csv", mime="text/csv", key="str_telecharger", on_click="ignore",
     )
     st.caption((f"{fmt.number(table.height)} annonce{'s' if table.height > 1 else ''}. " if table.height else
                 "Aucune annonce dans cette catégorie. ") + "Les titres d'annonces sont reproduits tels qu'Inside Airbnb les publie. "
@@ -292,11 +285,10 @@ else:
         last_review = instantanes.filter(pl.col("instantane") == period)["dernier_commentaire"].max()
         vintage = f"instantané de {fmt.period(period)}" + (
             f" (dernier commentaire : {fmt.period(last_review)})" if last_review else "")
-        indicateurs = data.indicateurs()
+        indicateurs = data.indicateurs_of("str_")  # every figure of this page is a `str_*` row
         catalogue = data.catalogue()
         meta = {r["indicateur"]: r for r in catalogue.iter_rows(named=True)}
-        points = data.table("locations/annonces.parquet")
-        names = dict(territoires.select(pl.concat_str("niveau", pl.lit(":"), "code"), "nom").iter_rows())
+        names = data.territory_names()
         if status == loc.PARTIAL:
             partial()
         else:

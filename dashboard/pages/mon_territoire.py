@@ -6,12 +6,12 @@ import streamlit as st
 from dashboard import accueil, compare, data, equilibre, fmt, layout, maps, state, tables, valeurs
 from dashboard import locations as loc
 from dashboard.navigation import PAGES_DIR
-from dashboard.territory import LEVEL_LABELS, neighbourhood, parents
+from dashboard.territory import LEVEL_LABELS, names_of, neighbourhood, parents, rows_of
 from etl import periods
 
 t = state.current()
 territoires = data.territoires()
-row = territoires.filter((pl.col("niveau") == t.niveau) & (pl.col("code") == t.code)).row(0, named=True)
+row = rows_of(territoires, [t.key]).row(0, named=True)
 chain = parents(territoires, t)
 peers = compare.comparables(territoires, t)
 peer_keys = list(zip(peers["niveau"], peers["code"], strict=True))
@@ -42,16 +42,16 @@ if t.niveau != "france":
 else:
     st.markdown(accueil.national_picture(stored_table))
     scope = equilibre.Scope("departement", "france", "FR")
-    level = stored_table.filter(pl.col("niveau") == "departement")
-    scope_rows = equilibre.table(territoires, level, data.table("equilibre/rangs.parquet"), scope)
+    scope_rows = equilibre.served_table(scope)  # built once per data version (the page "Équilibre" shares it)
     codes = tuple(sorted(scope_rows["code"]))
     values = dict(scope_rows.select("code", "indice_collaboratif").iter_rows())
     names = dict(scope_rows.select("code", "nom").iter_rows())
     bivariate = equilibre.both(scope_rows).height >= 3
     fills = ({c: equilibre.bivariate_colour(a, b) for c, a, b in
               scope_rows.select("code", "classe_c", "classe_p").iter_rows()} if bivariate else None)
-    deck = maps.choropleth(data.features("departement", codes), values, names, value_label="Indice collaboratif",
-                           unit="/ 100", decimals=0, fills=fills)
+    deck = data.per_version("accueil_carte_france", None, lambda: maps.choropleth(
+        data.features("departement", codes), values, names, value_label="Indice collaboratif", unit="/ 100",
+        decimals=0, fills=fills))
     layout.clickable_map(deck, t, "departement", key="accueil_carte_france")
     if bivariate:
         st.markdown(equilibre.bivariate_legend_html(), unsafe_allow_html=True)
@@ -127,8 +127,10 @@ if around.height and default:
     codes = tuple(sorted(around["code"]))
     feats = data.features(map_level, codes)
     names = dict(around.select("code", "nom").iter_rows())
-    deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
-                           decimals=meta["decimales"], highlight=[t.code])
+    # the same map for every view of this territory and indicator: built once per data version
+    deck = data.per_version("carte_territoire", (t, indicator), lambda: maps.choropleth(
+        feats, values, names, value_label=meta["libelle"], unit=meta["unite"], decimals=meta["decimales"],
+        highlight=[t.code]))
     layout.clickable_map(deck, t, map_level, key="carte_territoire")
     shown_periods = periods.sort(values_df["periode"].unique().to_list())
     natures = [fmt.nature_label(n) for n in sorted(set(values_df["nature"].to_list())) if fmt.nature_label(n)]
@@ -163,7 +165,7 @@ if t.niveau != "france":
     st.markdown("**Territoires comparables**")
     st.caption(layout.md(compare.peer_summary(t, territoires)))
     if peers.height:
-        dep_names = dict(territoires.filter(pl.col("niveau") == "departement").select("code", "nom").iter_rows())
+        dep_names = names_of(territoires, "departement")
         peer_values = {(n, c, i): v for n, c, i, v in valeurs.valeurs(
             peer_keys, ["population", "densite", "part_residences_secondaires"]).select(
             "niveau", "code", "indicateur", "valeur").iter_rows()}

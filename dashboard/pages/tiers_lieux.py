@@ -21,7 +21,7 @@ st.caption(
 
 # -- key figures -----------------------------------------------------------------------------------
 cols = st.columns(len(tl.KEY_INDICATORS))
-kfs = figures.key_figures(valeurs.current(), data.catalogue(), territoires, t, tl.KEY_INDICATORS, levels=valeurs.levels())
+kfs = figures.key_figures(None, data.catalogue(), territoires, t, tl.KEY_INDICATORS, levels=valeurs.levels())
 for col, kf in zip(cols, kfs, strict=True):
     with col:
         st.metric(kf.libelle, kf.text())  # definitions below, not in a "Help for …" tooltip
@@ -45,8 +45,9 @@ else:
 st.subheader("Carte des tiers-lieux")
 outline = data.features("region") if t.niveau == "france" else data.features(t.niveau, (t.code,))
 # the view: the territory and 10 km around it (for a commune without a place, up to its nearest one)
-nearest = data.indicateurs().filter((pl.col("indicateur") == "distance_tiers_lieu_km") & (pl.col("niveau") == t.niveau)
-                                    & (pl.col("code") == t.code))["valeur"]
+distances = data.indicateurs_of(tl.DISTANCE)  # cut once per data version from the long table
+nearest = distances.filter((pl.col("indicateur") == tl.DISTANCE) & (pl.col("niveau") == t.niveau)
+                           & (pl.col("code") == t.code))["valeur"]
 margin = max(tl.COVERAGE_KM, (nearest[0] + 2) if mine.height == 0 and nearest.len() else 0)
 box = None if t.niveau == "france" else tl.view_box(outline, margin)
 around = tl.places_around(lieux, tl.view_box(outline, margin + tl.COVERAGE_KM) if box else None)
@@ -57,8 +58,10 @@ def coverage(ids: tuple[str, ...], version: str) -> dict | None:  # version: the
     return tl.coverage_area(lieux.filter(pl.col("identifiant").is_in(list(ids))))
 
 
-deck = tl.place_map(outline, around, set(mine["identifiant"].to_list()), territoires,
-                    coverage=coverage(tuple(sorted(around["identifiant"])), data.version()), box=box)
+# the same map for every view of this territory: built once per data version
+deck = data.per_version("carte_tiers_lieux", t, lambda: tl.place_map(
+    outline, around, set(mine["identifiant"].to_list()), territoires,
+    coverage=coverage(tuple(sorted(around["identifiant"])), data.version()), box=box))
 st.pydeck_chart(deck, height=maps.MAP_HEIGHT, key="carte_tiers_lieux")
 layout.map_legend(tl.legend_items(), round_marks=True)
 st.caption(
@@ -83,7 +86,7 @@ if t.niveau in ("commune", "arrondissement"):
     st.subheader("Tiers-lieu le plus proche")
 else:
     st.subheader("Communes les plus éloignées d'un tiers-lieu")
-far = tl.farthest_communes(data.indicateurs(), territoires, lieux, t)
+far = tl.farthest_communes(distances, territoires, lieux, t)
 if far.height:
     shown = pl.DataFrame({
         "Commune": far["nom"],

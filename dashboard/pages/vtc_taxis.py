@@ -10,7 +10,7 @@ from etl import periods as etl_periods
 
 t = state.current()
 territoires = data.territoires()
-indicateurs = data.indicateurs()
+indicateurs = data.indicateurs_of(*v.PREFIXES)  # its series and its taxis: cut once per data version
 catalogue = data.catalogue()
 aires = data.table(v.AIRES_TABLE)
 model = data.table(v.MODEL_TABLE)
@@ -21,7 +21,7 @@ st.caption(f"{LEVEL_LABELS[t.niveau].capitalize()} · entreprises de taxi et de 
            "territoire, d'après la Base permanente des équipements de l'Insee.")
 
 # -- key figures -----------------------------------------------------------------------------------
-kfs = figures.key_figures(valeurs.current(), catalogue, territoires, t, v.KEY_INDICATORS, levels=valeurs.levels())
+kfs = figures.key_figures(None, catalogue, territoires, t, v.KEY_INDICATORS, levels=valeurs.levels())
 estimated = any(k.nature == "estime" for k in kfs)
 cols = st.columns(len(kfs))
 for col, kf in zip(cols, kfs, strict=True):
@@ -50,8 +50,10 @@ meta = catalogue.filter(pl.col("indicateur") == indicator).row(0, named=True)
 if around.height:
     feats = data.features(map_level, tuple(sorted(around["code"])))
     names = dict(around.select("code", "nom").iter_rows())
-    deck = maps.choropleth(feats, values, names, value_label=meta["libelle"], unit=meta["unite"],
-                           decimals=meta["decimales"], highlight=[t.code])
+    # the same map for every view of this territory and indicator: built once per data version
+    deck = data.per_version("carte_vtc", (t, indicator), lambda: maps.choropleth(
+        feats, values, names, value_label=meta["libelle"], unit=meta["unite"], decimals=meta["decimales"],
+        highlight=[t.code]))
     layout.clickable_map(deck, t, map_level, key="carte_vtc")
     layout.map_legend(maps.legend(values, meta["unite"], meta["decimales"], codes=around["code"].to_list()))
     natures = set(values_df["nature"].to_list())
@@ -64,8 +66,7 @@ if around.height:
 
 # -- ranking of communes ---------------------------------------------------------------------------------
 communes = v.communes_of(territoires, t)
-ranked = v.ranking(indicateurs, communes, n=20, current=valeurs.valeurs(
-    list(zip(communes["niveau"], communes["code"], strict=True)), ["vtc_equipements", "vtc_pour_10000_hab"]))
+ranked = v.ranked_communes(territoires, t, n=20)
 title = "Communes de l'intercommunalité" if t.niveau == "commune" else "Communes du territoire"
 st.subheader(f"{title} : classement" if t.niveau not in ("commune", "arrondissement") else title)
 if ranked.height:
@@ -126,7 +127,7 @@ if taxis_2013.periode == "2013" and taxis_2013.valeur is not None:
         f"{fmt.number(abs(gap))} équipements ({fmt.number(abs(gap) / context['total_2013'] * 100, 1)}{fmt.NNBSP}%) ; "
         "l'observatoire ne les mélange jamais dans un même calcul."
     )
-st.plotly_chart(v.aires_chart(v.top_aires(aires)), key="vtc_aires", config={"displayModeBar": False})
+st.plotly_chart(v.aires_figure(), key="vtc_aires", config={"displayModeBar": False})
 with st.expander("Toutes les aires urbaines (zonage 2010)"):
     tables.show(
         aires.select(
