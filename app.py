@@ -6,7 +6,7 @@ the pages live in `dashboard/pages/` and are reached only through `st.navigation
 
 import streamlit as st
 
-from dashboard import guard, layout, navigation, state
+from dashboard import guard, layout, navigation, state, warm
 
 st.set_page_config(
     page_title="Observatoire de l'économie collaborative",
@@ -15,6 +15,7 @@ st.set_page_config(
 )
 
 page = st.navigation(navigation.pages())
+warm.start()  # the shared tables of this data version, read once in the background (dashboard/warm.py)
 with guard.french_errors():  # an unexpected error: a French sentence, details in the server log only
     territory = state.current()
     st.session_state["page_courante"] = page

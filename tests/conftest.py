@@ -25,6 +25,10 @@ import pytest
 from etl.config import ROOT, mirror_dir
 from etl.config import data_dir as data_dir_config
 
+#: the dashboard's background warm-up (dashboard/warm.py) is off in the tests' processes and servers: hundreds
+#: of runs over throwaway data folders would each start one; tests/test_serve_browser.py turns it on
+os.environ.setdefault("OBSERVATOIRE_PRECHARGER", "0")
+
 CHROMIUM = "/usr/bin/chromium"
 
 

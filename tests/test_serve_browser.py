@@ -35,7 +35,8 @@ def test_eight_concurrent_sessions_over_every_page(tmp_path):
     sessions = serve_load.plan(SESSIONS, VIEWS_PER_SESSION)
     assert {page for views in sessions for page, _, _ in views} == set(serve_load.PAGES)
     assert {(n, c) for views in sessions for _, n, c in views} == set(serve_load.TERRITORIES)
-    server = serve_load.start_server(ROOT, log=tmp_path / "server.log")
+    server = serve_load.start_server(ROOT, log=tmp_path / "server.log",
+                                    env={"OBSERVATOIRE_PRECHARGER": "1"})  # as deployed: caches warmed at start
     try:
         with serve_load.HealthWatch(server, every=1.0, timeout=10.0) as health:
             result = serve_load.drive(server.base, sessions, view_timeout=VIEW_TIMEOUT, max_seconds=BOUND)
@@ -48,3 +49,5 @@ def test_eight_concurrent_sessions_over_every_page(tmp_path):
     assert not result.failed, [(v.page, v.niveau, v.code, v.error) for v in result.failed] + [log]
     assert health.polls > 0 and not health.failures, f"health unanswered at {health.failures} s\n{log}"
     assert alive, "the server stopped answering after the load"
+    warm = [line for line in (tmp_path / "server.log").read_text(errors="replace").splitlines() if "préchargement" in line]
+    assert warm == [], warm  # the warm-up read every shared table
