@@ -14,7 +14,7 @@ with an incentive), journeys by hour and by distance class, commune and EPCI flo
 passengers or more under 80 km:
 
 - `ours`: `etl.sources.rpc.parse_files` (one typed read per file, compact month) then
-  `etl.covoiturage.aggregate_files` and the mart's tables, written with the runner's writer;
+  `etl.covoiturage.aggregate_files` and the mart's tables, written by the runner's `write_tables` (one at a time);
   `ours, refresh`: the same after a run on the months before it (the new month only is read);
 - `bare`: the essential work and nothing else, a polars lazy scan of the 5 columns needed
   (trip_id, both INSEE codes, seats, distance) grouped by origin × destination with sums and
@@ -77,10 +77,12 @@ def france_result(rows: int, mensuel, flux_rows: int) -> dict:
 # -- ours ----------------------------------------------------------------------------------------
 def ours(files: list[Path], work: Path) -> dict:
     """The registry path of `etl` (this checkout, or the one on PYTHONPATH for `avant`)."""
+    import polars as pl
+
     from etl import covoiturage as cv
+    from etl.indicators import conform
     from etl.marts.covoiturage import build_tables
     from etl.sources.rpc import parse_files
-    from etl.store import write_parquet
 
     territoires, passage = reference_tables()
     parsed = parse_files({p.name[:7]: p for p in files}, work / "mois")
@@ -88,10 +90,22 @@ def ours(files: list[Path], work: Path) -> dict:
     codes = cv.code_table(territoires, passage)
     agg = cv.aggregate_files([Path(p) for p in parsed.frame[column].to_list()], codes)
     tables, indicateurs = build_tables(agg, territoires, "simule")
-    for rel, df in {**tables, "indicateurs.parquet": indicateurs}.items():
-        write_parquet(df, work / "out" / rel)
+    out = work / "out"
+    try:  # the runner's writer: each table computed, written and let go before the next
+        from etl.runner import write_tables
+    except ImportError:  # an earlier version (`avant`): frames computed already, written one by one
+        from etl.store import write_parquet
+
+        for rel, df in {**tables, "indicateurs/covoiturage.parquet": conform(indicateurs)}.items():
+            write_parquet(df, out / rel)
+    else:
+        write_tables({**tables, "indicateurs/covoiturage.parquet": lambda ind=indicateurs: conform(ind())}, out)
+    del tables, indicateurs, agg
     reread = int(parsed.frame["relu"].sum()) if "relu" in parsed.frame.columns else len(files)
-    return {**france_result(parsed.rows_read, agg.mensuel, agg.flux.height), "fichiers_lus": reread}
+    flux_rows = pl.scan_parquet(out / "covoiturage" / "flux.parquet").select(pl.len()).collect().item()
+    mensuel = pl.read_parquet(out / "covoiturage" / "mensuel.parquet", columns=["niveau", "trajets", "vehicules",
+                                                                                "passagers"])
+    return {**france_result(parsed.rows_read, mensuel, flux_rows), "fichiers_lus": reread}
 
 
 # -- bare scan -----------------------------------------------------------------------------------

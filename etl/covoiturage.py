@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,8 +141,8 @@ def _write_cache(df: pl.DataFrame, path: Path) -> None:
     df.write_ipc(path, compression="lz4")
 
 
-def _read_cache(path: Path) -> pl.DataFrame:
-    return pl.read_ipc(path)
+def _read_cache(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    return pl.read_ipc(path, columns=columns)
 
 
 def _segments(keys: np.ndarray) -> np.ndarray:
@@ -561,96 +561,140 @@ def _foreign_points(places: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
 # -- all months ----------------------------------------------------------------------------------
 @dataclass
 class Aggregates:
-    """Everything the mart needs from the journeys, summed over the months read."""
+    """Everything the mart needs from the journeys, summed over the months read.
 
-    mensuel: pl.DataFrame
-    heures: pl.DataFrame
-    distances: pl.DataFrame
-    flux: pl.DataFrame
-    etranger: pl.DataFrame
+    The months' sums stay on disk (each month's `agregats/` folder, `_month_aggregates`): each of
+    `mensuel`, `heures`, `distances`, `flux` and `etranger` reads back only its own frame of
+    every month and combines them when asked, and nothing is kept afterwards. Memory thus holds
+    one table at a time (the runner writes and lets go of each before the next), not the sums of
+    every month and every table at once, which grew with the months (about 3 MB a month and the
+    five tables together, 130 MB at 24 months). Each access combines again: read a table once.
+    """
+
+    caches: list[Path]
+    territories: Territories
+    #: each month's key (`_month_aggregates`): a folder since aggregated with other codes is refused
+    keys: list[dict] = field(default_factory=list)
+    threshold: int = FLOW_THRESHOLD
+    #: a month found in several files (a file holding some journeys of the month before): summed
+    repeated: bool = False
     rows: int = 0
     rejected: Counter = field(default_factory=Counter)
     months: list[str] = field(default_factory=list)
+
+    def _checked(self) -> list[Path]:
+        """The months' folders, once checked to still hold the sums aggregated here."""
+        for cache, key in zip(self.caches, self.keys, strict=True):
+            meta = json.loads((cache / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("cle") != key:
+                raise ValueError(f"agrégats de {cache.parent.name} recalculés depuis (autre table des codes ?) : "
+                                 "agréger à nouveau les mois")
+        return self.caches
+
+    def _combined(self, name: str, keys: list[str], kept: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+                  ) -> pl.DataFrame:
+        """Frame `name` of every month as one, sorted on `keys` (integers but the flows' codes).
+
+        While combined, months are integers (they sort as the text does) and the flows' codes
+        a categorical of one dictionary (4 bytes a row instead of 16); text again once combined.
+        """
+        text = pl.Categorical(pl.Categories.random())
+        frames = []
+        for cache in self._checked():
+            df = _read_cache(cache / f"{name}.arrow")
+            if kept is not None:
+                df = kept(df)
+            frames.append(df.with_columns(_month_number(pl.col(c)) for c in ("mois", "periode") if c in df.columns)
+                          .with_columns(pl.col(pl.String).cast(text)))
+        out = pl.concat(frames, how="vertical_relaxed")
+        frames.clear()  # memory holds the result once
+        if self.repeated:
+            out = out.group_by(keys).agg(pl.exclude(keys).sum())
+        return out.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(keys)
+
+    def _local(self, column: str) -> pl.DataFrame:
+        """The yearly distributions of communes and arrondissements over `column`, summed from the
+        months' arrays as they are read (one year's array per level at a time held)."""
+        local: dict[tuple[str, str, str], np.ndarray] = {}
+        for cache in self._checked():
+            with np.load(cache / "local.npz") as arrays:
+                for name in arrays.files:
+                    key = tuple(name.split("|"))
+                    if key[1] == column:
+                        local[key] = _add_counts(local.get(key), arrays[name])
+        return _local_frame(local, column)
+
+    @property
+    def mensuel(self) -> pl.DataFrame:
+        """Per level, territory and month: the sums (km as floats)."""
+        keys = ["niveau", "code", "mois"]
+        return _month_text(_named(self._combined("mensuel", keys), self.territories), "mois").select(
+            *keys, "trajets", "trajets_internes", "passagers", "vehicules",
+            (pl.col("metres_passagers") / 1000).alias("km_passagers"),
+            (pl.col("metres_conducteurs") / 1000).alias("km_conducteurs"), "trajets_incites")
+
+    def _distribution(self, name: str, column: str) -> pl.DataFrame:
+        dist_keys = ["niveau", "code", "periode"]
+        # the yearly distributions of communes and arrondissements come first: their levels' names
+        # sort before the others' (arrondissement, commune < departement, epci, france, region)
+        assert max(_LEVEL_RANK[lv] for lv in LOCAL_LEVELS) < min(_LEVEL_RANK[lv] for lv in MONTHLY_DISTRIBUTION_LEVELS)
+        return _named(pl.concat([self._local(column),
+                                 _month_text(self._combined(name, dist_keys + [column]), "periode")],
+                                how="vertical_relaxed").select(*dist_keys, column, "trajets"), self.territories)
+
+    @property
+    def heures(self) -> pl.DataFrame:
+        """Journeys by departure hour: per year for communes and arrondissements, per month above."""
+        return self._distribution("heures", "heure")
+
+    @property
+    def distances(self) -> pl.DataFrame:
+        """Journeys by distance class, as `heures`."""
+        return self._distribution("distances", "classe_distance").with_columns(
+            pl.col("classe_distance").replace_strict(dict(enumerate(DISTANCE_LABELS)), return_dtype=pl.String))
+
+    @property
+    def flux(self) -> pl.DataFrame:
+        """Origin-destination pairs per month with at least `threshold` passengers."""
+        out = _month_text(self._combined("flux", ["niveau", "mois", "code_1", "code_2"],
+                                         lambda df: df.filter(pl.col("passagers") >= self.threshold)), "mois")
+        return out.select("niveau", "mois", "code_1", "code_2", "trajets", "passagers")
+
+    @property
+    def etranger(self) -> pl.DataFrame:
+        """Where the foreign ends of flows are drawn: the mean of their points."""
+        pts = pl.concat([_read_cache(cache / "etranger.arrow") for cache in self._checked()]).group_by("code", "nom").agg(
+            pl.col("lon").sum(), pl.col("lat").sum(), pl.col("n").sum())
+        return pts.select("code", "nom", (pl.col("lon") / pl.col("n") / 1e5).alias("longitude"),
+                          (pl.col("lat") / pl.col("n") / 1e5).alias("latitude")).sort("code")
 
 
 def aggregate_files(folders: Iterable[Path], codes: pl.DataFrame, *, threshold: int = FLOW_THRESHOLD) -> Aggregates:
     """Aggregate the compact months (folders written by the `rpc` source) one after the other.
 
     Each month's aggregates are kept beside its compact month (`agregats/`) and reused by later
-    runs. Memory holds one month being aggregated and the sums so far: the communes'
-    distributions are summed per calendar year into arrays as the months come (`periode` = the
-    year), the flows of each month are cut at the threshold before being kept.
+    runs; memory holds one month being aggregated, then nothing of it: the tables are combined
+    from those folders when asked (`Aggregates`). The flows of each month are cut at the
+    threshold when combined, the communes' distributions summed per calendar year.
     """
     territories = Territories.of(codes)
     codes_key = hashlib.sha256(codes.sort("insee").write_csv().encode()).hexdigest()[:16]
-    # what is kept of each month grows with the months (about 2 MB a month): months as integers
-    # (they sort as the text does), the flows' codes as a categorical of one dictionary (4 bytes
-    # a row instead of 16); text again once, when the months are combined
-    text = pl.Categorical(pl.Categories.random())
-
-    def kept(df: pl.DataFrame) -> pl.DataFrame:
-        return df.with_columns(_month_number(pl.col(c)) for c in ("mois", "periode") if c in df.columns).with_columns(
-            pl.col(pl.String).cast(text))
-
-    mensuel, heures, distances, flux, foreign = [], [], [], [], []
-    local: dict[tuple[str, str, str], np.ndarray] = {}
-    rows, rejected, per_file = 0, Counter(), []
+    caches, keys, rows, rejected, per_file = [], [], 0, Counter(), []
     for folder in folders:
         folder = Path(folder)
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         rows += int(meta["lignes"])
-        agg = _month_aggregates(folder, meta.get("cle"), territories, codes_key)
-        rejected.update(agg.rejected)
-        per_file.append(set(agg.mensuel["mois"].to_list()))
-        mensuel.append(kept(agg.mensuel))
-        heures.append(kept(agg.heures))
-        distances.append(kept(agg.distances))
-        for key, counts in agg.local.items():
-            local[key] = _add_counts(local.get(key), counts)
-        flux.append(kept(agg.flux.filter(pl.col("passagers") >= threshold)))
-        foreign.append(agg.etranger)
-        del agg
-    if not mensuel:
+        cache, month_rejected = _month_aggregates(folder, meta.get("cle"), territories, codes_key)
+        keys.append(json.loads((cache / "meta.json").read_text(encoding="utf-8"))["cle"])
+        rejected.update(month_rejected)
+        per_file.append(set(_read_cache(cache / "mensuel.arrow", columns=["mois"])["mois"].to_list()))
+        caches.append(cache)
+    if not caches:
         raise ValueError("aucun mois à agréger")
     months = set().union(*per_file)
-    # a month found in several files (a file holding some journeys of the month before) is summed
-    repeated = len(months) < sum(len(m) for m in per_file)
-
-    def combined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-        """The months' frames as one, sorted on `keys` (integers but the flows' codes)."""
-        out = pl.concat(frames, how="vertical_relaxed")
-        frames.clear()  # the months' frames are no longer needed: memory holds the result once
-        if repeated:
-            out = out.group_by(keys).agg(pl.exclude(keys).sum())
-        return out.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(keys)
-
-    keys = ["niveau", "code", "mois"]
-    out_m = _month_text(_named(combined(mensuel, keys), territories), "mois").select(
-        *keys, "trajets", "trajets_internes", "passagers", "vehicules",
-        (pl.col("metres_passagers") / 1000).alias("km_passagers"),
-        (pl.col("metres_conducteurs") / 1000).alias("km_conducteurs"), "trajets_incites")
-    dist_keys = ["niveau", "code", "periode"]
-    # the yearly distributions of communes and arrondissements come first: their levels' names
-    # sort before the others' (arrondissement, commune < departement, epci, france, region)
-    assert max(_LEVEL_RANK[lv] for lv in LOCAL_LEVELS) < min(_LEVEL_RANK[lv] for lv in MONTHLY_DISTRIBUTION_LEVELS)
-    out_h = _named(pl.concat([_local_frame(local, "heure"),
-                              _month_text(combined(heures, dist_keys + ["heure"]), "periode")],
-                             how="vertical_relaxed").select(*dist_keys, "heure", "trajets"), territories)
-    local = {k: v for k, v in local.items() if k[1] != "heure"}
-    out_c = _named(pl.concat([_local_frame(local, "classe_distance"),
-                              _month_text(combined(distances, dist_keys + ["classe_distance"]), "periode")],
-                             how="vertical_relaxed").select(*dist_keys, "classe_distance", "trajets"), territories)
-    out_c = out_c.with_columns(pl.col("classe_distance").replace_strict(dict(enumerate(DISTANCE_LABELS)),
-                                                                        return_dtype=pl.String))
-    out_f = _month_text(combined(flux, ["niveau", "mois", "code_1", "code_2"]), "mois")
-    pts = pl.concat(foreign).group_by("code", "nom").agg(pl.col("lon").sum(), pl.col("lat").sum(), pl.col("n").sum())
-    pts = pts.select("code", "nom", (pl.col("lon") / pl.col("n") / 1e5).alias("longitude"),
-                     (pl.col("lat") / pl.col("n") / 1e5).alias("latitude"))
-    return Aggregates(
-        mensuel=out_m, heures=out_h, distances=out_c,
-        flux=out_f.select("niveau", "mois", "code_1", "code_2", "trajets", "passagers"),
-        etranger=pts.sort("code"), rows=rows, rejected=rejected, months=sorted(months),
-    )
+    return Aggregates(caches=caches, keys=keys, territories=territories, threshold=threshold,
+                      repeated=len(months) < sum(len(m) for m in per_file), rows=rows, rejected=rejected,
+                      months=sorted(months))
 
 
 def _month_number(month: pl.Expr) -> pl.Expr:
@@ -692,9 +736,11 @@ AGGREGATION_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:1
 _FRAMES = ("mensuel", "heures", "distances", "flux", "etranger")
 
 
-def _month_aggregates(folder: Path, compact_key: object, territories: Territories, codes_key: str) -> MonthAggregates:
+def _month_aggregates(folder: Path, compact_key: object, territories: Territories,
+                      codes_key: str) -> tuple[Path, Counter]:
     """A compact month's aggregates, from the `agregats/` folder beside it when they were computed
     from the same compact month, the same code table and the same code; else computed and kept.
+    Returns that folder and the month's rejected rows: the frames are read back when combined.
 
     A refresh thus aggregates the new month only; the other months are read back (flows are
     kept before the threshold, which is applied when the months are combined).
@@ -705,10 +751,7 @@ def _month_aggregates(folder: Path, compact_key: object, territories: Territorie
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("cle") == key:
-            arrays = np.load(cache / "local.npz")
-            local = {tuple(name.split("|")): arrays[name] for name in arrays.files}
-            return MonthAggregates(**{n: _read_cache(cache / f"{n}.arrow") for n in _FRAMES}, local=local,
-                                   rejected=Counter(meta["rejets"]))
+            return cache, Counter(meta["rejets"])
     agg = aggregate_month(Compact.read(folder), territories)
     cache.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)
@@ -720,7 +763,7 @@ def _month_aggregates(folder: Path, compact_key: object, territories: Territorie
     with open(cache / "local.npz", "wb") as fh:
         np.savez(fh, **{"|".join(k): v.astype(np.int32) for k, v in agg.local.items()})
     meta_path.write_text(json.dumps({"cle": key, "rejets": dict(agg.rejected)}), encoding="utf-8")
-    return agg
+    return cache, agg.rejected
 
 
 def _local_frame(local: dict[tuple[str, str, str], np.ndarray], column: str) -> pl.DataFrame:

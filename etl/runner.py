@@ -11,6 +11,7 @@ who holds it) and starts by removing the temporary files that interrupted runs l
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -24,9 +25,9 @@ from tqdm import tqdm
 
 from etl import current, registry
 from etl.indicators import catalogue_frame, conform
-from etl.marts.base import BuildContext
+from etl.marts.base import BuildContext, Table, materialise
 from etl.sources.base import AbsentFromMirror, FetchContext, Parsed, SourceError, fetch
-from etl.store import clean_stale_temps, lock_folder, read_manifest, update_manifest, write_parquet
+from etl.store import clean_stale_temps, lock_folder, read_manifest, temp_file, update_manifest, write_parquet
 
 
 @dataclass
@@ -306,15 +307,13 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
         try:
             inputs = [*mart.sources, *(s for s in mart.optional_sources if s in parsed)]
             result = mart.build(bctx, {s: parsed[s] for s in inputs})
-            files: dict[str, Any] = {}
-            rows = 0
             tables = dict(result.tables)
-            if result.indicateurs is not None:
-                tables[f"indicateurs/{name}.parquet"] = conform(result.indicateurs)
-            for rel, df in tables.items():
-                sha = write_parquet(df, out_dir / rel)
-                files[rel] = {"lignes": df.height, "sha256": sha}
-                rows += df.height
+            indicateurs = result.indicateurs
+            if indicateurs is not None:
+                tables[f"indicateurs/{name}.parquet"] = lambda ind=indicateurs: conform(materialise(ind))
+            result.tables, result.indicateurs = {}, None  # held by `tables` alone: each let go once written
+            files = write_tables(tables, out_dir)
+            rows = sum(f["lignes"] for f in files.values())
         except Exception as exc:  # a broken mart must not stop the others
             failed.add(name)
             report.marts.append(
@@ -342,6 +341,34 @@ def _run(source_names: list[str] | None, *, out_dir: Path, mirror: Path | None, 
     update_manifest(out_dir, sources=manifest_sources, marts=manifest_marts)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def write_tables(tables: dict[str, Table], out_dir: Path) -> dict[str, Any]:
+    """Write a mart's tables under `out_dir`, all or none; return each file's rows and sha256.
+
+    Each table is computed (when given as a function or a lazy frame), written to a temporary
+    file beside its place and let go before the next, so memory holds one table at a time. Only
+    once every table is written are the temporaries renamed over the previous files: a table that
+    fails leaves the folder as it was (the temporaries are removed).
+    """
+    staged: dict[str, Path] = {}
+    files: dict[str, Any] = {}
+    try:
+        for rel in list(tables):
+            dest = out_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = temp_file(dest, ".staged")
+            os.close(fd)
+            staged[rel] = tmp
+            df = materialise(tables.pop(rel))
+            files[rel] = {"lignes": df.height, "sha256": write_parquet(df, tmp)}
+            del df
+        for rel, tmp in staged.items():
+            os.replace(tmp, out_dir / rel)
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    return files
 
 
 def _still_needed(the_plan: Plan, parsed: dict[str, Parsed], marts: dict[str, Any], options: dict[str, Any],

@@ -204,17 +204,21 @@ def test_a_refresh_aggregates_the_new_month_only(tmp_path, codes, monkeypatch):
     assert second.mensuel.filter(pl.col("mois") != "2024-03").equals(first.mensuel)
     assert second.flux.filter(pl.col("mois") != "2024-03").equals(first.flux)
     done.clear()
-    other = codes.with_columns(pl.when(pl.col("insee") == "33243").then(pl.lit("243300316")).otherwise(pl.col("epci"))
-                               .alias("epci"))  # Libourne moved into Bordeaux Métropole
-    moved = cv.aggregate_files(folders, other, threshold=1)
-    assert done == ["2024-01", "2024-02", "2024-03"]
 
     def internal(agg) -> list[int]:
         bm = agg.mensuel.filter((pl.col("niveau") == "epci") & (pl.col("code") == "243300316")).sort("mois")
         return bm["trajets_internes"].to_list()
 
+    before = internal(second)  # read now: the aggregates are read back from the months' folders
+    other = codes.with_columns(pl.when(pl.col("insee") == "33243").then(pl.lit("243300316")).otherwise(pl.col("epci"))
+                               .alias("epci"))  # Libourne moved into Bordeaux Métropole
+    moved = cv.aggregate_files(folders, other, threshold=1)
+    assert done == ["2024-01", "2024-02", "2024-03"]
     # j4, Mérignac -> Libourne, is now internal to Bordeaux Métropole, each month
-    assert internal(moved) == [n + 1 for n in internal(second)] == [4, 4, 4]
+    assert internal(moved) == [n + 1 for n in before] == [4, 4, 4]
+    # the months' folders now hold the sums of the other codes: the earlier result refuses to read them
+    with pytest.raises(ValueError, match="recalculés depuis"):
+        internal(second)
 
 
 def test_yearly_distributions_add_months_of_different_hours(tmp_path, codes):

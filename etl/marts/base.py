@@ -5,11 +5,17 @@ It names the sources it reads (parsed by `etl.sources`), the marts it needs buil
 (read back from the output folder), the indicators it adds to the catalogue, and `build`,
 which returns its tables and its rows of `indicateurs`. The runner writes them atomically:
 tables under their relative path, indicator rows to `indicateurs/<mart>.parquet`.
+
+A table (or the indicator rows) may be given as a frame or, for a mart whose tables together
+weigh more than one of them (the carpool registry's), as a function returning the frame (or a
+`pl.LazyFrame`): the runner then computes, writes and lets go of each table before the next, so
+the run's memory follows the largest table, not their sum.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +24,21 @@ import polars as pl
 
 from etl.indicators import Indicator
 from etl.sources.base import Parsed
+
+#: A table as a mart gives it: computed already, or computed when the runner writes it.
+Table = pl.DataFrame | pl.LazyFrame | Callable[[], pl.DataFrame]
+
+
+def materialise(table: Table) -> pl.DataFrame:
+    """The frame of a table given either way (see `Table`)."""
+    if isinstance(table, pl.DataFrame):
+        return table
+    if isinstance(table, pl.LazyFrame):
+        return table.collect()
+    df = table()
+    if not isinstance(df, pl.DataFrame):
+        raise TypeError(f"une table différée doit donner un DataFrame, pas {type(df).__name__}")
+    return df
 
 
 @dataclass
@@ -36,8 +57,8 @@ class BuildContext:
 
 @dataclass
 class MartResult:
-    tables: dict[str, pl.DataFrame]
-    indicateurs: pl.DataFrame | None = None
+    tables: dict[str, Table]
+    indicateurs: Table | None = None
     rejected: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 

@@ -30,7 +30,7 @@ import polars as pl
 from etl import covoiturage as cv
 from etl.indicators import Indicator, long_rows
 from etl.levels import ratio
-from etl.marts.base import BuildContext, Mart, MartResult
+from etl.marts.base import BuildContext, Mart, MartResult, Table
 from etl.sources.base import Parsed
 
 SOURCE = "rpc"
@@ -84,15 +84,9 @@ def with_rates(df: pl.DataFrame, population: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_tables(agg: cv.Aggregates, territoires: pl.DataFrame, nature: str) -> tuple[dict[str, pl.DataFrame],
-                                                                                        pl.DataFrame]:
-    """The mart's tables and its indicator rows, from the aggregates (also used by the benchmark).
-
-    `agg.mensuel` is replaced by the published monthly table (whole numbers), so that memory
-    holds it once: the sums of 24 months are 600,000 rows.
-    """
+def published_monthly(mensuel: pl.DataFrame, territoires: pl.DataFrame, nature: str) -> pl.DataFrame:
+    """The published monthly table from the summed months: known territories, whole numbers, `nature`."""
     known = territoires.select("niveau", "code")
-    sums = list(cv.SUMS)
     # the aggregates come sorted by level, territory and month (`aggregate_files`): kept in that
     # order; rows of a territory the reference lacks are dropped (a filter, not a join: no copy
     # of the 600,000 rows of 24 months when every territory is known, as it is)
@@ -100,34 +94,54 @@ def build_tables(agg: cv.Aggregates, territoires: pl.DataFrame, nature: str) -> 
     is_known = pl.lit(False)
     for level, codes in level_codes.items():
         is_known = is_known | ((pl.col("niveau") == level) & pl.col("code").is_in(codes.implode()))
-    mensuel = agg.mensuel
     if not mensuel.select(is_known.all()).item():
         mensuel = mensuel.filter(is_known)
-    mensuel = (
+    return (
         # whole numbers (km rounded to the km): what pages need, and a third lighter than floats
-        mensuel.with_columns(pl.col(c).cast(pl.Float64).round(0).cast(pl.Int32) for c in sums)
+        mensuel.with_columns(pl.col(c).cast(pl.Float64).round(0).cast(pl.Int32) for c in cv.SUMS)
         .with_columns(nature=pl.lit(nature))
     )
-    agg.mensuel = mensuel
+
+
+def indicator_rows(mensuel: pl.DataFrame, territoires: pl.DataFrame, months: list[str], nature: str) -> pl.DataFrame:
+    """The mart's indicator rows from the published monthly table: complete years, and months above communes."""
     population = territoires.select("niveau", "code", pl.col("population").cast(pl.Float64))
+    sums = list(cv.SUMS)
     # a year's figures only for a complete calendar year (a few months would read as a low year)
-    years = cv.complete_years(agg.months)
+    years = cv.complete_years(months)
     yearly = mensuel.filter(pl.col("mois").str.slice(0, 4).is_in(years)).group_by(
         "niveau", "code", pl.col("mois").str.slice(0, 4).alias("annee")).agg([pl.col(c).cast(pl.Int64).sum() for c in sums])
     rows = [long_rows(with_rates(yearly, population), COLUMNS, periode=pl.col("annee"), nature=nature, source=SOURCE)]
     monthly = mensuel.filter(pl.col("niveau").is_in(MONTHLY_INDICATOR_LEVELS))
     rows.append(long_rows(with_rates(monthly, population), COLUMNS, periode=pl.col("mois"), nature=nature,
                           source=SOURCE))
-    tables = {
+    return pl.concat(rows)
+
+
+def build_tables(agg: cv.Aggregates, territoires: pl.DataFrame, nature: str) -> tuple[dict[str, Table], Table]:
+    """The mart's tables and its indicator rows, each as a function computing it from the months' sums
+    (also used by the benchmark).
+
+    The runner calls them one after the other, writing and letting go of each table before the
+    next: memory holds one table, not the six (130 MB at 24 months). The indicator rows combine
+    the monthly sums again rather than keep the monthly table while the others are written.
+    """
+    def mensuel() -> pl.DataFrame:
+        return published_monthly(agg.mensuel, territoires, nature)
+
+    def indicateurs() -> pl.DataFrame:
+        return indicator_rows(mensuel(), territoires, agg.months, nature)
+
+    tables: dict[str, Table] = {
         "covoiturage/mensuel.parquet": mensuel,
-        "covoiturage/heures.parquet": agg.heures.with_columns(pl.col("trajets").cast(pl.Int32)),
-        "covoiturage/distances.parquet": agg.distances.with_columns(pl.col("trajets").cast(pl.Int32)),
-        "covoiturage/flux.parquet": agg.flux.with_columns(pl.col("trajets").cast(pl.Int32),
-                                                          pl.col("passagers").cast(pl.Int32)),
-        "covoiturage/etranger.parquet": agg.etranger.with_columns(pl.col("longitude").round(4),
-                                                                  pl.col("latitude").round(4)),
+        "covoiturage/heures.parquet": lambda: agg.heures.with_columns(pl.col("trajets").cast(pl.Int32)),
+        "covoiturage/distances.parquet": lambda: agg.distances.with_columns(pl.col("trajets").cast(pl.Int32)),
+        "covoiturage/flux.parquet": lambda: agg.flux.with_columns(pl.col("trajets").cast(pl.Int32),
+                                                                  pl.col("passagers").cast(pl.Int32)),
+        "covoiturage/etranger.parquet": lambda: agg.etranger.with_columns(pl.col("longitude").round(4),
+                                                                          pl.col("latitude").round(4)),
     }
-    return tables, pl.concat(rows)
+    return tables, indicateurs
 
 
 class Covoiturage(Mart):
