@@ -188,8 +188,6 @@ def test_no_script_runs_from_a_listing_name(browser, xss_data):
         page.goto(f"{base}/locations-courte-duree?niveau=commune&code=33004&instantane=2024-03")
         wait_for_app(page)
         chart = page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
-        box = chart.bounding_box()
-        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         moves = iter([(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (2, 2), (-2, -2)] * 20)
 
         def tooltip() -> str:
@@ -198,8 +196,11 @@ def test_no_script_runs_from_a_listing_name(browser, xss_data):
             text = tip.inner_text() if tip else ""
             if "img" in text:
                 return text
+            # the map's place is read at each try: what the page draws above it may still move it down
+            chart.scroll_into_view_if_needed()
+            box = chart.bounding_box()
             dx, dy = next(moves)
-            page.mouse.move(cx + dx, cy + dy)
+            page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy)
             return ""
 
         tooltip_text = wait_until(tooltip, timeout=60, every=0.4)
