@@ -124,8 +124,7 @@ def plan(
                 changed = True
 
     def inputs(mart: str) -> list[str]:
-        m = marts[mart]
-        return [*m.sources, *(s for s in m.optional_sources if s in (source_names or []) or sources[s].selected(options))]
+        return _inputs(marts[mart], source_names, options)
 
     fetch_now = set(source_names) if source_names else {s for m in wanted for s in inputs(m)}
     raw_dir = Path(out_dir) / "raw"
@@ -374,16 +373,20 @@ def write_tables(tables: dict[str, Table], out_dir: Path) -> dict[str, Any]:
 def _still_needed(the_plan: Plan, parsed: dict[str, Parsed], marts: dict[str, Any], options: dict[str, Any],
                   source_names: list[str] | None) -> list[str]:
     """The reused sources that a mart still buildable after the fetched sources' outcome reads."""
-    sources = registry.sources()
     dead: set[str] = set()
     for name in the_plan.order:
         m = marts[name]
         if any(s in the_plan.fetch and s not in parsed for s in m.sources) or set(registry.requires_of(name)) & dead:
             dead.add(name)
-    used = {s for name in the_plan.order if name not in dead
-            for s in (*marts[name].sources, *(o for o in marts[name].optional_sources
-                                               if o in (source_names or []) or sources[o].selected(options)))}
+    used = {s for name in the_plan.order if name not in dead for s in _inputs(marts[name], source_names, options)}
     return [s for s in the_plan.reuse if s in used]
+
+
+def _inputs(mart: Any, source_names: list[str] | None, options: dict[str, Any]) -> list[str]:
+    """The sources a mart reads in this run: its own, and the optional ones named or selected by the options."""
+    sources = registry.sources()
+    return [*mart.sources, *(s for s in mart.optional_sources
+                             if s in (source_names or []) or sources[s].selected(options))]
 
 
 def format_report(report: RunReport) -> str:
