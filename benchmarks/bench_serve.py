@@ -10,7 +10,10 @@ fresh server, one after the other:
    département, France), one view at a time; the server's CPU time before and after each view is
    that view's CPU. Also the largest websocket message of each view (a map's deck).
 3. concurrent: `--sessions` (10) sessions at once over the same views; each view's time in the
-   browser, from the navigation to the end of the script's last run (p50 / p95 per page).
+   browser, from the navigation to the end of the script's last run (p50 / p95 per page), and each
+   script run's time on the server (`OBSERVATOIRE_RUN_TIMES`). The load's browsers run under the
+   SCHED_IDLE policy by default (`--browsers idle`): they stand for the officials' own computers and
+   use only the CPU the server leaves; `--browsers normal` makes them compete for the two cores.
 4. memory: `--memory-sessions` (50) sessions of `--memory-views` (4) views, 10 at a time; resident
    memory after every 10 sessions, then after the closed sessions' time to live
    (`--session-ttl`, passed to the server as server.disconnectedSessionTTL).
@@ -115,7 +118,8 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
 
         # 1. cold: the first view of each page after the start
         c0 = server.cpu_seconds()
-        cold = sl.drive(server.base, [[(p, "france", "FR") for p in pages]], view_timeout=args.view_timeout)
+        cold = sl.drive(server.base, [[(p, "france", "FR") for p in pages]], view_timeout=args.view_timeout,
+                        idle_browsers=args.browsers == "idle")
         fig.cold_cpu = server.cpu_seconds() - c0
         fig.cold = {v.page: v.seconds for v in cold.views if v.seconds is not None}
         fig.failures += [f"cold {v.page}: {v.error}" for v in cold.views if v.error or v.seconds is None]
@@ -123,7 +127,8 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
 
         # 2. sequential: CPU per view
         seq = sl.drive(server.base, [[(p, n, c) for n, c in territories for p in pages]],
-                       view_timeout=args.view_timeout, probe=server.cpu_seconds)
+                       view_timeout=args.view_timeout, probe=server.cpu_seconds, record_frames=True,
+                       idle_browsers=args.browsers == "idle")
         for v in seq.views:
             if v.seconds is None or v.error:
                 fig.failures.append(f"sequential {v.page} {v.niveau} {v.code}: {v.error}")
@@ -142,7 +147,8 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
         sessions = [s for s in sessions if s]
         c0, m0, since = server.cpu_seconds(), machine_cpu_seconds(), time.time()
         with sl.HealthWatch(server) as health:
-            r = sl.drive(server.base, sessions, view_timeout=args.view_timeout, max_seconds=args.max_seconds)
+            r = sl.drive(server.base, sessions, view_timeout=args.view_timeout, max_seconds=args.max_seconds,
+                         idle_browsers=args.browsers == "idle")
         fig.script_runs = script_runs(runs_file, since)
         done = [v for v in r.views if v.seconds is not None and not v.error]
         fig.concurrent_server_cpu = server.cpu_seconds() - c0
@@ -163,7 +169,8 @@ def measure(repo: Path, args: argparse.Namespace, workdir: Path) -> Figures:
             count = 0
             for start in range(0, len(plan), 10):
                 batch = plan[start:start + 10]
-                r = sl.drive(server.base, batch, view_timeout=args.view_timeout, max_seconds=args.max_seconds)
+                r = sl.drive(server.base, batch, view_timeout=args.view_timeout, max_seconds=args.max_seconds,
+                             idle_browsers=args.browsers == "idle")
                 count += len(r.views)
                 fig.failures += [f"memory {v.page} {v.niveau}: {v.error}" for v in r.views
                                  if v.error or v.seconds is None]
@@ -261,6 +268,10 @@ def main() -> int:
     ap.add_argument("--data", type=Path, help="OBSERVATOIRE_DATA for every server (default: each repo's data/)")
     ap.add_argument("--sequential-only", action="store_true",
                     help="cold and sequential phases only (server CPU per view; skips concurrency and memory)")
+    ap.add_argument("--browsers", choices=["idle", "normal"], default="idle",
+                    help="scheduling of the load's browsers: 'idle' (default; SCHED_IDLE: they stand for the "
+                    "officials' own computers and use only the CPU the server leaves) or 'normal' (they "
+                    "compete with the server for the cores)")
     ap.add_argument("--quick", action="store_true", help="validate the instrument: 3 pages, 2 territories, "
                     "3 sessions, memory 10 sessions x 2 views")
     args = ap.parse_args()
@@ -270,7 +281,8 @@ def main() -> int:
         args.pages = args.pages or ["mon-territoire", "equilibre", "tiers-lieux"]
         args.levels = args.levels or ["commune", "france"]
         args.sessions, args.memory_sessions, args.memory_views, args.session_ttl = 3, 10, 2, 10
-    print(f"load average at start: {load_average()}; {os.cpu_count()} CPUs", flush=True)
+    print(f"load average at start: {load_average()}; {os.cpu_count()} CPUs; load browsers' scheduling: "
+          f"{args.browsers}", flush=True)
     figs = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         logs = args.logs or Path(tmp)  # the servers' logs: a failed view's traceback is there
