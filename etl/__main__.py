@@ -12,11 +12,15 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+from etl import allocator
 
-from etl import config
+allocator.tune()  # before anything imports polars (etl/allocator.py)
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from etl import config  # noqa: E402
 
 #: Where `export` writes when no --out is given (relative to the current directory, git-ignored).
 DEFAULT_EXPORTS = "exports"
