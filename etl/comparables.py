@@ -78,18 +78,27 @@ def _nearest_within(members: pl.DataFrame, k: int) -> pl.DataFrame:
     """For each member, the `k` others of its `groupe` nearest in log population (ties: code).
 
     Sorted by log population, a member's k nearest lie within k places on either side: each
-    member is compared with 2k candidates, never with its whole group.
+    member is compared with 2k candidates, never with its whole group. The 2k pairs of every
+    member (700,000 for the communes) carry numbers only (row, group and code ranks, log
+    population); names are attached to the k kept: with the codes and group texts in the pairs,
+    the communes' step alone took 300 MB.
     """
-    ranked = (members.with_columns(_lp=_lp(), _c=pl.col("code").rank("dense").cast(pl.Int64))
+    ranked = (members.with_columns(_lp=_lp(), _c=pl.col("code").rank("dense").cast(pl.Int64),
+                                   _g=pl.col("groupe").rank("dense").cast(pl.Int64))
               .sort("groupe", "_lp", "code").with_columns(_i=pl.int_range(pl.len(), dtype=pl.Int64)))
     # `_i` runs over all groups; a candidate must also be of the seeker's group
     offsets = pl.DataFrame({"_o": [o for o in range(-k, k + 1) if o]}, schema={"_o": pl.Int64})
-    other = ranked.select(pl.col("_i").alias("_j"), pl.col("groupe").alias("_g"), pl.col("niveau").alias("niveau_pair"),
-                          pl.col("code").alias("code_pair"), pl.col("_lp").alias("_lp_pair"), pl.col("_c").alias("_cp"))
-    pairs = (ranked.select("groupe", "niveau", "code", "_lp", "_i").join(offsets, how="cross")
+    other = ranked.select(pl.col("_i").alias("_j"), pl.col("_g").alias("_gp"), pl.col("_lp").alias("_lp_pair"),
+                          pl.col("_c").alias("_cp"))
+    pairs = (ranked.select("_g", "_lp", "_i").join(offsets, how="cross")
              .with_columns(_j=pl.col("_i") + pl.col("_o"))
-             .join(other, on="_j").filter(pl.col("_g") == pl.col("groupe")))
-    return _keep_nearest(pairs, k)
+             .join(other, on="_j").filter(pl.col("_gp") == pl.col("_g")))
+    nearest = _rank_nearest(pairs, k).select("_i", "_j", "rang")
+    names = ranked.select("_i", "niveau", "code")
+    return (nearest.join(names, on="_i", how="left", maintain_order="left")
+            .join(names.select(pl.col("_i").alias("_j"), pl.col("niveau").alias("niveau_pair"),
+                               pl.col("code").alias("code_pair")), on="_j", how="left", maintain_order="left")
+            .select("niveau", "code", pl.col("rang").cast(pl.Int8), "niveau_pair", "code_pair"))
 
 
 def _nearest_in_pool(seekers: pl.DataFrame, pool: pl.DataFrame, k: int) -> pl.DataFrame:
@@ -104,13 +113,20 @@ def _nearest_in_pool(seekers: pl.DataFrame, pool: pl.DataFrame, k: int) -> pl.Da
     return _keep_nearest(pairs, k)
 
 
-def _keep_nearest(pairs: pl.DataFrame, k: int) -> pl.DataFrame:
+def _rank_nearest(pairs: pl.DataFrame, k: int) -> pl.DataFrame:
     """The `k` nearest of each seeker (`_i`), by |log population| difference then code (`_cp`, its rank)."""
     return (pairs.with_columns(_d=(pl.col("_lp") - pl.col("_lp_pair")).abs())
             .sort("_i", "_d", "_cp")
-            .with_columns(rang=pl.int_range(1, pl.len() + 1).over("_i"))
-            .filter(pl.col("rang") <= k)
-            .select("niveau", "code", pl.col("rang").cast(pl.Int8), "niveau_pair", "code_pair"))
+            # the rank within each seeker's run of rows (sorted by `_i`): row number minus its run's first
+            .with_columns(_n=pl.int_range(pl.len(), dtype=pl.Int64))
+            .with_columns(rang=pl.col("_n") - pl.when(pl.col("_i") != pl.col("_i").shift(1, fill_value=-1))
+                          .then(pl.col("_n")).forward_fill() + 1)
+            .filter(pl.col("rang") <= k))
+
+
+def _keep_nearest(pairs: pl.DataFrame, k: int) -> pl.DataFrame:
+    """`_rank_nearest`, with the names the pairs carry."""
+    return _rank_nearest(pairs, k).select("niveau", "code", pl.col("rang").cast(pl.Int8), "niveau_pair", "code_pair")
 
 
 def _count_phrase(n: int, singular: str, plural: str) -> str:
@@ -203,13 +219,15 @@ def peer_table(territoires: pl.DataFrame, islands: set[str] | frozenset[str] = f
         method(rows, sentence)
 
     peers = pl.concat(parts)
-    sentences = pl.concat(methods)
-    out = sentences.join(peers, on=["niveau", "code"], how="left")
-    # a group of one: no peer, and the sentence says so
-    alone = pl.col("code_pair").is_null() & ~pl.col("methode").str.starts_with("Commune sans habitant")
-    out = out.with_columns(methode=pl.when(alone).then(pl.concat_str(
+    # a group of one: no peer, and the sentence says so (decided per territory, before the sentence is
+    # repeated on each of its peers' rows)
+    with_peer = peers.select("niveau", "code").unique().with_columns(_pair=pl.lit(True))
+    sentences = pl.concat(methods).join(with_peer, on=["niveau", "code"], how="left", maintain_order="left")
+    alone = pl.col("_pair").is_null() & ~pl.col("methode").str.starts_with("Commune sans habitant")
+    sentences = sentences.with_columns(methode=pl.when(alone).then(pl.concat_str(
         pl.col("methode"), pl.lit(" Aucun autre territoire dans ce groupe : pas de comparaison."))).otherwise(
-        pl.col("methode")))
+        pl.col("methode"))).drop("_pair")
+    out = sentences.join(peers, on=["niveau", "code"], how="left")
     level_order = {lv: i for i, lv in enumerate(["france", "region", "departement", "epci", "commune", "arrondissement"])}
     return (out.with_columns(_o=pl.col("niveau").replace_strict(level_order, return_dtype=pl.Int8))
             .sort("_o", "code", "rang", nulls_last=True).drop("_o")

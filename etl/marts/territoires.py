@@ -22,6 +22,7 @@ figures are flagged in `note_logements` and left out of `indicateurs` (see docs/
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -32,7 +33,7 @@ from etl import comparables, geo
 from etl.cog import current_passage, harmonise_communes
 from etl.indicators import Indicator, long_rows
 from etl.levels import FRANCE_CODE, ratio, roll_up
-from etl.marts.base import BuildContext, Mart, MartResult
+from etl.marts.base import BuildContext, Mart, MartResult, Table
 from etl.sources.base import Parsed
 from etl.sources.contours import arrondissement_polygons, commune_polygons
 
@@ -172,6 +173,17 @@ def _geometry_frame(contours: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
         longitude=pl.Series(x),
         latitude=pl.Series(y),
     ), shapes
+
+
+def _map_polygons(part: pl.DataFrame, level: str, parents: pl.DataFrame | None) -> pl.DataFrame:
+    """A level's polygons simplified for the maps, as GeoJSON text; communes and arrondissements with their parents."""
+    polygons = part.select(
+        "code", geometry=pl.Series(geo.simplified_geojson(geo.from_wkb(part["geometry"]), TOLERANCE[level])))
+    if parents is None:
+        return polygons.sort("code")
+    return (polygons.join(parents, on="code", how="left")
+            .select("code_departement", "code_epci", "code_commune", "code", "geometry")
+            .sort("code_departement", "code"))
 
 
 class Territoires(Mart):
@@ -336,25 +348,18 @@ class Territoires(Mart):
         # -- simplified polygons for the maps -------------------------------------------------
         parents = territoires.filter(pl.col("niveau").is_in(["commune", "arrondissement"])).select(
             "code", "code_commune", "code_epci", "code_departement")
-        tables: dict[str, pl.DataFrame] = {
+        del com_shapes  # the islands are known: the commune shapes are not needed again
+        tables: dict[str, Table] = {
             "territoires.parquet": territoires,
             "comparables.parquet": comparables.peer_table(territoires, islands),
             "codes_postaux.parquet": postal,
         }
+        # the map polygons are deferred (`Table`): the runner simplifies, writes and lets go of one level's
+        # GeoJSON before the next (the five together held about 140 MB more at the build's peak)
         for level, select in (("communes", commune_polygons), ("arrondissements", arrondissement_polygons)):
-            part = select(contours["communes"])
-            tables[f"geo/{level}.parquet"] = (
-                part.select("code", geometry=pl.Series(geo.simplified_geojson(geo.from_wkb(part["geometry"]),
-                                                                              TOLERANCE[level])))
-                .join(parents, on="code", how="left")
-                .select("code_departement", "code_epci", "code_commune", "code", "geometry")
-                .sort("code_departement", "code")
-            )
+            tables[f"geo/{level}.parquet"] = partial(_map_polygons, select(contours["communes"]), level, parents)
         for level in ("epci", "departements", "regions"):
-            part = contours[level]
-            tables[f"geo/{level}.parquet"] = part.select(
-                "code", geometry=pl.Series(geo.simplified_geojson(geo.from_wkb(part["geometry"]), TOLERANCE[level]))
-            ).sort("code")
+            tables[f"geo/{level}.parquet"] = partial(_map_polygons, contours[level], level, None)
 
         # -- indicators -----------------------------------------------------------------------
         wide = territoires.select(
